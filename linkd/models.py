@@ -1,0 +1,106 @@
+r"""Linear and deep-linear students as pytrees.
+
+* Linear: the parameters are one array ``w`` of shape (d,) (binary / scalar output) or (d, C)
+  (C outputs). Prediction :math:`z = X w`.
+* Deep linear: :class:`DeepLinear` holds :math:`(W_1, \dots, W_N)`, :math:`W_1 \in
+  \mathbb{R}^{d_1\times d}`, ..., :math:`W_N \in \mathbb{R}^{d_\text{out}\times d_{N-1}}`.
+  End-to-end weight :math:`w = (W_N \cdots W_1)^\top` (shape (d,) when d_out = 1, else (d, C)).
+
+Every init takes an explicit ``key``; nothing draws hidden randomness.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+
+Array = jnp.ndarray
+
+
+class DeepLinear(NamedTuple):
+    """Deep linear network :math:`x \\mapsto W_N \\cdots W_1 x`; ``layers = (W_1, ..., W_N)``."""
+
+    layers: tuple
+
+
+def _dtype():
+    return jnp.zeros(()).dtype  # float64 under jax_enable_x64, else float32
+
+
+def init_linear(d: int, n_out: int | None = None, *, scale: float = 0.0, key: Array | None = None) -> Array:
+    """Linear weight of shape (d,) (``n_out=None``) or (d, n_out): zeros, or N(0, scale²/d) entries."""
+    shape = (d,) if n_out is None else (d, n_out)
+    if scale == 0.0:
+        return jnp.zeros(shape, _dtype())
+    if key is None:
+        raise ValueError("init_linear: scale > 0 needs an explicit PRNG `key`")
+    return scale / jnp.sqrt(d) * jax.random.normal(key, shape, _dtype())
+
+
+def init_deep_linear(
+    d: int,
+    widths: Sequence[int],
+    n_out: int | None = None,
+    *,
+    scale: float,
+    key: Array,
+    balanced: bool = False,
+) -> DeepLinear:
+    r"""Deep linear net with hidden ``widths`` (so depth N = len(widths) + 1).
+
+    * ``balanced=False``: i.i.d. Gaussian entries with std ``scale / sqrt(fan_in)``.
+    * ``balanced=True`` (Arora et al. 2018): draw an end-to-end matrix A (d_out × d) with
+      Frobenius norm ``scale``, A = U Σ Vᵀ, and set :math:`W_j = U_{j+1}\Sigma^{1/N}U_j^\top` with
+      :math:`U_1 = V`, :math:`U_{N+1} = U` and random orthonormal :math:`U_j` in between, so that
+      :math:`W_{j+1}^\top W_{j+1} = W_j W_j^\top` for all j and :math:`W_N\cdots W_1 = A`.
+      Needs every width ≥ r = min(d, d_out).
+    """
+    widths = tuple(int(h) for h in widths)
+    if len(widths) < 1:
+        raise ValueError("init_deep_linear: widths must name at least one hidden layer (depth N >= 2)")
+    out = 1 if n_out is None else int(n_out)
+    dims = (d,) + widths + (out,)
+    N = len(dims) - 1
+    keys = jax.random.split(key, N + 1)
+    dt = _dtype()
+    if not balanced:
+        layers = tuple(
+            scale / jnp.sqrt(dims[j]) * jax.random.normal(keys[j], (dims[j + 1], dims[j]), dt) for j in range(N)
+        )
+        return DeepLinear(layers)
+    r = min(d, out)
+    if min(widths) < r:
+        raise ValueError(f"init_deep_linear: balanced init needs every width >= min(d, n_out) = {r}; got {widths}")
+    A = jax.random.normal(keys[0], (out, d), dt)
+    A = scale * A / jnp.linalg.norm(A)
+    U, s, Vt = jnp.linalg.svd(A, full_matrices=False)  # U (out, r), Vt (r, d)
+    frames = [Vt.T]
+    for j, h in enumerate(widths):
+        Q, _ = jnp.linalg.qr(jax.random.normal(keys[j + 1], (h, r), dt))
+        frames.append(Q)
+    frames.append(U)
+    root = s ** (1.0 / N)
+    layers = tuple(frames[j + 1] @ jnp.diag(root) @ frames[j].T for j in range(N))
+    return DeepLinear(layers)
+
+
+def end_to_end(params) -> Array:
+    r"""End-to-end weight: ``params`` itself for a linear model, :math:`(W_N\cdots W_1)^\top` for
+    :class:`DeepLinear` (squeezed to (d,) when the output dimension is 1)."""
+    if isinstance(params, DeepLinear):
+        M = params.layers[0]
+        for W in params.layers[1:]:
+            M = W @ M
+        return M[0] if M.shape[0] == 1 else M.T
+    return params
+
+
+def predict(params, X: Array) -> Array:
+    """Outputs (logits or regression values) :math:`z = X w`: shape (n,) or (n, C)."""
+    return X @ end_to_end(params)
+
+
+def depth(params) -> int:
+    """N, the number of weight matrices (1 for a linear model)."""
+    return len(params.layers) if isinstance(params, DeepLinear) else 1
