@@ -167,7 +167,7 @@ def _errors(family: str, z: Array, ref: Array, ref_is_logits: bool) -> Array:
     if family == "binary":
         return ((z > 0) != ((ref > 0) if ref_is_logits else (ref > 0.5))).astype(z.dtype)
     lab = jnp.argmax(ref, axis=-1) if ref_is_logits else ref
-    return (jnp.argmax(z, axis=-1) != lab).astype(z.dtype)
+    return (jnp.argmax(z, axis=-1).astype(lab.dtype) != lab).astype(z.dtype)
 
 
 def _record(params, data: Data, hyper: Hyper, step, spec: EngineSpec):
@@ -194,7 +194,24 @@ def _record(params, data: Data, hyper: Hyper, step, spec: EngineSpec):
 
 
 def make_optimizer(spec: EngineSpec, hyper: Hyper) -> optax.GradientTransformation:
-    """optax transformation for ``spec.optimizer`` with (possibly traced) ``hyper`` values."""
+    """optax transformation for ``spec.optimizer`` with (possibly traced) ``hyper`` values.
+
+    optax mixes int32 step counts with float arrays (Adam's bias correction), so its calls run
+    under standard dtype promotion even when the caller enables strict promotion."""
+    opt = _optax_optimizer(spec, hyper)
+
+    def init(params):
+        with jax.numpy_dtype_promotion("standard"):
+            return opt.init(params)
+
+    def update(g, state, params=None):
+        with jax.numpy_dtype_promotion("standard"):
+            return opt.update(g, state, params)
+
+    return optax.GradientTransformation(init, update)
+
+
+def _optax_optimizer(spec: EngineSpec, hyper: Hyper) -> optax.GradientTransformation:
     if spec.optimizer == "gd":
         return optax.sgd(hyper.lr)
     if spec.optimizer == "momentum":

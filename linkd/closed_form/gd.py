@@ -36,6 +36,7 @@ __all__ = [
     "gf_teacher_student_filters",
     "exaggeration_gap",
     "gf_exaggeration_gap",
+    "exaggeration_gap_from_progress",
     "switch_trajectory",
     "gd_self_distill_factor",
 ]
@@ -139,11 +140,12 @@ def _mul(a: Array, b: Array) -> Array:
 
 
 def _combine(cs: Array, c0: Array, dec: Array) -> Array:
-    """c* + decay·(c0 − c*) with decay of shape t.shape + (d,) and c of shape (d,) or (d, C)."""
+    """decay·c0 + (1 − decay)·c* (exactly c0 at t = 0 and c* at decay 0), decay of shape
+    t.shape + (d,), coefficients of shape (d,) or (d, C)."""
     k = dec.ndim - 1
     if cs.ndim == 2:
         dec = dec[..., None]
-    return _lead(cs, k) + dec * _lead(c0 - cs, k)
+    return dec * _lead(c0, k) + (1.0 - dec) * _lead(cs, k)
 
 
 def _col(lam: Array, like: Array) -> Array:
@@ -164,12 +166,19 @@ def gf_teacher_student_filters(eigvals: Array, T_teacher, t_student) -> Array:
     return _mul(gf_filter(eigvals, t_student), gf_filter(eigvals, T_teacher))
 
 
-def _gap(q_student: Array, log_decay: Array, teacher_progress) -> Array:
-    """Pairwise gap[i, j] = q_j^T(τ*_i) − q_j^S with τ*_i solving q_i^T(τ*) = q_i^S."""
-    with np.errstate(divide="ignore"):
-        tau_star = jnp.log1p(-q_student) / log_decay  # (d,), +inf where q_i^S == 1
-    qT = teacher_progress(tau_star[:, None])  # (d_i, d_j): teacher progress on j at time τ*_i
-    return qT - q_student[None, :]
+def _gap(residual: Array, log_decay: Array) -> Array:
+    r"""Pairwise gap in residual form. With the student's residual :math:`r_k = 1 - q_k^S` and the
+    teacher path :math:`q_j^T(\tau) = 1 - e^{\tau\ell_j}` (:math:`\ell_j` = log of the per-step
+    decay), :math:`\tau^*_i = \ln r_i / \ell_i` and ``gap[i, j]`` = :math:`q_j^T(\tau^*_i) - q_j^S
+    = r_j - e^{\tau^*_i \ell_j}`. Residuals avoid the cancellation in :math:`\ln(1 - q)` for q ≈ 1."""
+    tau_star = jnp.log(residual) / log_decay  # (d,); +inf where r_i = 0 (fully converged)
+    return residual[None, :] - jnp.exp(tau_star[:, None] * log_decay[None, :])
+
+
+def _log_decay_gd(lam: Array, lr) -> Array:
+    if not float(lr) * float(jnp.max(lam)) < 1.0:
+        raise ValueError(f"lr = {lr} is not allowed: need lr * max(eigvals) < 1 (monotone GD filters)")
+    return jnp.log1p(-lr * jnp.where(lam > 0, lam, 1.0))
 
 
 def exaggeration_gap(eigvals: Array, lr, T: int, t: int) -> Array:
@@ -179,30 +188,32 @@ def exaggeration_gap(eigvals: Array, lr, T: int, t: int) -> Array:
 
     Nagarajan et al.'s exaggeration (theory.md §2.2, derived): every entry is ≥ 0 — at matched
     progress on a top direction the student has progressed less on a lower one. Needs
-    :math:`0 < \eta\lambda_1 < 1` (monotone filters).
+    :math:`0 < \eta\lambda_1 < 1` (monotone filters). Computed from the exact residual
+    :math:`1 - q^S = a + b - ab`, :math:`a = (1-\eta\lambda)^t`, :math:`b = (1-\eta\lambda)^T`.
     """
     lam = jnp.asarray(eigvals)
-    if not float(lr) * float(jnp.max(lam)) < 1.0:
-        raise ValueError(f"lr = {lr} is not allowed: need lr * max(eigvals) < 1 (monotone GD filters)")
-    qS = teacher_student_filters(lam, lr, T, jnp.asarray(t))
-    pos = lam > 0
-    safe = jnp.where(pos, lam, 1.0)
-    log_decay = jnp.log1p(-lr * safe)
-    gap = _gap(qS, log_decay, lambda tau: 1.0 - jnp.exp(tau * jnp.log1p(-lr * safe)[None, :]))
-    return _mask_pairs(gap, lam)
+    ld = _log_decay_gd(lam, lr)
+    a, b = gd_decay(lam, lr, jnp.asarray(t)), gd_decay(lam, lr, jnp.asarray(T))
+    return _mask_pairs(_gap(a + b - a * b, ld), lam)
+
+
+def exaggeration_gap_from_progress(eigvals: Array, lr, q_student: Array) -> Array:
+    r"""Pairwise gap of :func:`exaggeration_gap` for a *measured* student progress vector
+    ``q_student`` (d,) (e.g. from simulation): ``gap[i, j]`` = :math:`f_j(\tau^*_i) - q_j^S` with the
+    GD teacher path :math:`f_j(\tau) = 1-(1-\eta\lambda_j)^\tau` and :math:`f_i(\tau^*_i) = q_i^S`."""
+    lam = jnp.asarray(eigvals)
+    return _mask_pairs(_gap(1.0 - jnp.asarray(q_student), _log_decay_gd(lam, lr)), lam)
 
 
 def gf_exaggeration_gap(eigvals: Array, T, t) -> Array:
     r"""Gradient-flow version of :func:`exaggeration_gap` (:math:`\tau^* = -\ln(1-q)/\lambda_i`)."""
     lam = jnp.asarray(eigvals)
-    qS = gf_teacher_student_filters(lam, T, jnp.asarray(t))
-    safe = jnp.where(lam > 0, lam, 1.0)
-    gap = _gap(qS, -safe, lambda tau: 1.0 - jnp.exp(-tau * safe[None, :]))
-    return _mask_pairs(gap, lam)
+    a, b = gf_decay(lam, jnp.asarray(t)), gf_decay(lam, jnp.asarray(T))
+    return _mask_pairs(_gap(a + b - a * b, -jnp.where(lam > 0, lam, 1.0)), lam)
 
 
 def _mask_pairs(gap: Array, lam: Array) -> Array:
-    """Keep entries with λ_i > λ_j > 0; zero elsewhere (and for q_i^S = 0, where τ* = 0)."""
+    """Keep entries with λ_i > λ_j > 0; zero elsewhere (NaN-free)."""
     valid = (lam[:, None] > lam[None, :]) & (lam[None, :] > 0)
     return jnp.where(valid, jnp.nan_to_num(gap, nan=0.0), 0.0)
 
