@@ -320,16 +320,17 @@ def check_lr(lr: float, X: Array, family: str, tau: float = 1.0, tau2_scale: boo
 
 
 def record_bytes(spec: EngineSpec, data: Data, params0, sweep_size: int = 1) -> int:
-    """Bytes of the recorded arrays plus the data (what :func:`simulate` will hold)."""
+    """Bytes a run holds: the data, the recorded arrays (coefficients + metrics at every recorded
+    step) and the optimizer state (≤ 3 copies of the parameters), times the sweep size."""
     itemsize = np.dtype(data.X.dtype).itemsize
     R = len(spec.recorded_steps)
     out = 1 if data.targets.ndim == 1 else data.targets.shape[-1]
     m = 0 if data.basis is None else data.basis.shape[-1]
-    n_metrics = 8
-    rec = R * (m * out + n_metrics) * itemsize * sweep_size
-    data_bytes = sum(np.asarray(x).nbytes if not hasattr(x, "nbytes") else x.nbytes for x in jax.tree_util.tree_leaves(data))
-    params = sum(x.size for x in jax.tree_util.tree_leaves(params0)) * itemsize * sweep_size * 4
-    return int(rec + data_bytes + params)
+    n_metrics = 8  # upper bound on the scalar metrics recorded per step
+    record = R * (m * out + n_metrics) * itemsize
+    state = 4 * sum(x.size for x in jax.tree_util.tree_leaves(params0)) * itemsize
+    data_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(data))
+    return int(data_bytes + sweep_size * (record + state))
 
 
 def available_bytes() -> int:

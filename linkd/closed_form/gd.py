@@ -197,12 +197,18 @@ def exaggeration_gap(eigvals: Array, lr, T: int, t: int) -> Array:
     return _mask_pairs(_gap(a + b - a * b, ld), lam)
 
 
-def exaggeration_gap_from_progress(eigvals: Array, lr, q_student: Array) -> Array:
+def exaggeration_gap_from_progress(eigvals: Array, lr, q_student: Array, min_residual: float = 1e-8) -> Array:
     r"""Pairwise gap of :func:`exaggeration_gap` for a *measured* student progress vector
     ``q_student`` (d,) (e.g. from simulation): ``gap[i, j]`` = :math:`f_j(\tau^*_i) - q_j^S` with the
-    GD teacher path :math:`f_j(\tau) = 1-(1-\eta\lambda_j)^\tau` and :math:`f_i(\tau^*_i) = q_i^S`."""
+    GD teacher path :math:`f_j(\tau) = 1-(1-\eta\lambda_j)^\tau` and :math:`f_i(\tau^*_i) = q_i^S`.
+
+    A measured residual :math:`1 - q_i` carries round-off (~1e-15 in float64), which makes
+    :math:`\tau^*_i = \ln(1-q_i)/\ln(1-\eta\lambda_i)` meaningless once direction i has converged;
+    rows with :math:`1 - q_i <` ``min_residual`` are therefore left out (set to 0)."""
     lam = jnp.asarray(eigvals)
-    return _mask_pairs(_gap(1.0 - jnp.asarray(q_student), _log_decay_gd(lam, lr)), lam)
+    r = 1.0 - jnp.asarray(q_student)
+    gap = _gap(r, _log_decay_gd(lam, lr))
+    return jnp.where((r >= min_residual)[:, None], _mask_pairs(gap, lam), 0.0)
 
 
 def gf_exaggeration_gap(eigvals: Array, T, t) -> Array:

@@ -1,0 +1,109 @@
+"""Shared pieces of the squared-loss teacher→student experiments (Nagarajan et al., theory.md §2).
+
+Problem: Gaussian design X (n, d) with a chosen population spectrum, linear ground truth w*,
+noisy labels y = Xw* + σε, test set with clean targets X_test w*. Everything is expressed in the
+eigenbasis of Σ̂ = XᵀX/n, where the GD closed forms of :mod:`linkd.closed_form.gd` live.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from linkd import closed_form, data, dynamics, spectral
+from linkd.config import Field
+from linkd.errors import ConfigError
+
+DATA_SECTION = {
+    "n": Field(int, 100, "number of training points", low=1),
+    "d": Field(int, 200, "input dimension", low=1),
+    "n_test": Field(int, 1000, "number of test points", low=1),
+    "spectrum": Field(str, "power_law", "population spectrum kind", choices=("power_law", "exponential")),
+    "exponent": Field(float, 1.0, "power-law exponent a (λ_k ∝ k^-a) or exponential rate", low=0.0),
+    "basis": Field(str, "random", "population eigenbasis", choices=("random", "axis")),
+    "noise": Field(float, 0.5, "label noise std σ in y = Xw* + σε", low=0.0),
+    "teacher_profile": Field(float, 0.0, "ground truth coefficients c_k ∝ k^-profile", ),
+}
+
+TRAIN_SECTION = {
+    "lr_fraction": Field(float, 0.9, "η·λ_max(Σ̂) (< 1: monotone filters; < 2: convergent)", low=0.0, high=2.0,
+                         low_open=True, high_open=True),
+}
+
+
+class MSEProblem(NamedTuple):
+    X: jnp.ndarray
+    y: jnp.ndarray
+    X_test: jnp.ndarray
+    y_test: jnp.ndarray  # clean targets X_test w*
+    w_star: jnp.ndarray
+    eigvals: jnp.ndarray  # of Σ̂ (train), descending, exact zeros on the null space
+    basis: jnp.ndarray  # (d, d), column k = v_k
+    c_star: jnp.ndarray  # v_kᵀ X⁺ y
+    lr: float
+
+
+def build_problem(cfg, seed: int) -> MSEProblem:
+    """Draw the design, teacher and labels from ``seed`` (independent subkeys)."""
+    D = cfg["data"]
+    k_design, k_teacher, k_noise = jax.random.split(jax.random.key(seed), 3)
+    if D["spectrum"] == "power_law":
+        lam_pop = data.power_law_spectrum(D["d"], exponent=D["exponent"])
+    else:
+        lam_pop = data.exponential_spectrum(D["d"], rate=D["exponent"])
+    design = data.make_design(k_design, D["n"], D["d"], lam_pop, n_test=D["n_test"], basis=D["basis"])
+    w_star = data.linear_teacher(k_teacher, lam_pop, basis=design.basis, profile=D["teacher_profile"])
+    y = data.regression_labels(k_noise, design.X, w_star, noise=D["noise"])
+    sp = spectral.eigh_desc(design.X)
+    lr = float(cfg["train"]["lr_fraction"]) / float(sp.eigvals[0])
+    return MSEProblem(design.X, y, design.X_test, design.X_test @ w_star, w_star, sp.eigvals, sp.basis,
+                      spectral.min_norm_coeffs(design.X, y, sp.basis), lr)
+
+
+def train_mse(p: MSEProblem, targets, steps: int, record_every: int, *, labels=None, switch_step=None):
+    """GD from zero on ``targets`` (switching from ``labels`` at ``switch_step`` if given)."""
+    spec = dynamics.EngineSpec(family="mse", steps=steps, record_every=record_every, switch_step=switch_step)
+    d = dynamics.Data(X=p.X, targets=targets, labels=labels, basis=p.basis, X_test=p.X_test, labels_test=p.y_test)
+    return dynamics.simulate(jnp.zeros(p.X.shape[1], p.X.dtype), d, dynamics.Hyper(lr=p.lr), spec)
+
+
+def errors(sim, pred) -> dict:
+    """Max absolute and relative (to max |prediction|) error of a closed-form comparison."""
+    sim, pred = np.asarray(sim), np.asarray(pred)
+    abs_err = float(np.max(np.abs(sim - pred)))
+    return {"max_abs_error": abs_err, "max_rel_error": abs_err / max(float(np.max(np.abs(pred))), 1e-300)}
+
+
+def test_mse_from_coeffs(p: MSEProblem, coeffs) -> np.ndarray:
+    """Test mean squared error ‖X_test w − y_test‖²/n_test for each row of coefficients."""
+    W = np.asarray(coeffs) @ np.asarray(p.basis).T  # (R, d)
+    r = W @ np.asarray(p.X_test).T - np.asarray(p.y_test)[None, :]
+    return np.mean(r * r, axis=1)
+
+
+def directions(cfg_dirs, eigvals) -> list[int]:
+    """Validated 1-based direction indices → 0-based, restricted to λ_k > 0."""
+    r = int(np.sum(np.asarray(eigvals) > 0))
+    out = []
+    for k in cfg_dirs:
+        if not 1 <= k <= r:
+            raise ConfigError("record.directions", k, f"1-based indices in [1, rank X = {r}]")
+        out.append(int(k) - 1)
+    return out
+
+
+def progress(coeffs, c_star) -> np.ndarray:
+    return np.asarray(spectral.progress(jnp.asarray(coeffs), jnp.asarray(c_star)[None, :]))
+
+
+def check_lr(cfg) -> None:
+    """Cross-field check shared by the presets: refuse η past the stability limit (theory §2.2)."""
+    frac = cfg.get("train.lr_fraction")
+    if not 0 < frac < 2:
+        raise ConfigError("train.lr_fraction", frac, "0 < η·λ_max < 2 (stability limit of GD on the squared loss)")
+
+
+__all__ = ["DATA_SECTION", "TRAIN_SECTION", "MSEProblem", "build_problem", "train_mse", "errors",
+           "test_mse_from_coeffs", "directions", "progress", "check_lr", "closed_form"]

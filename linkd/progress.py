@@ -1,0 +1,106 @@
+"""A tiny progress reporter on stderr (no tqdm): done/total, rate, time left.
+
+Silent when ``quiet`` or when the stream is not a terminal (logs, CI, pipes) unless ``force``.
+Usable as a callback::
+
+    progress = Progress("train", unit="steps")
+    for chunk in ...:
+        progress(done, total)
+    progress.close()
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+__all__ = ["Progress", "format_seconds"]
+
+
+def format_seconds(s: float) -> str:
+    """``3725.2 -> "1:02:05"``, ``42 -> "0:42"``."""
+    if s != s or s in (float("inf"), float("-inf")):
+        return "?"
+    s = int(round(max(s, 0.0)))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+class Progress:
+    """Reports ``desc done/total unit  rate unit/s  ETA m:ss`` at most every ``interval`` s.
+
+    On a terminal one line is rewritten in place (``\\r``); when ``force``d onto a non-terminal
+    each report is its own line (and ``interval`` defaults to 5 s).
+    """
+
+    def __init__(self, desc: str = "", *, total: int | None = None, unit: str = "steps",
+                 quiet: bool = False, force: bool = False, stream: TextIO | None = None,
+                 interval: float | None = None, clock=time.monotonic):
+        self.stream = sys.stderr if stream is None else stream
+        isatty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled = not quiet and (force or isatty)
+        self.inplace = isatty
+        self.desc, self.total, self.unit = desc, total, unit
+        self.interval = interval if interval is not None else (0.2 if isatty else 5.0)
+        self._clock = clock
+        self._start = clock()
+        self._last = float("-inf")
+        self._done = 0
+        self._width = 0
+        self._closed = False
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        """Report ``done`` items finished (of ``total``, if given now or at construction)."""
+        if total is not None:
+            self.total = total
+        self._done = done
+        if not self.enabled:
+            return
+        now = self._clock()
+        finished = self.total is not None and done >= self.total
+        if finished or now - self._last >= self.interval:
+            self._last = now
+            self._write(self.line(now))
+
+    def update(self, n: int = 1) -> None:
+        """Advance by ``n``."""
+        self(self._done + n)
+
+    def line(self, now: float | None = None) -> str:
+        elapsed = (self._clock() if now is None else now) - self._start
+        rate = self._done / elapsed if elapsed > 0 else float("nan")
+        parts = [self.desc] if self.desc else []
+        parts.append(f"{self._done}/{self.total} {self.unit}" if self.total else f"{self._done} {self.unit}")
+        if rate == rate:
+            parts.append(f"{rate:.3g} {self.unit}/s")
+        if self.total and rate == rate and rate > 0:
+            left = max(self.total - self._done, 0) / rate
+            parts.append(f"ETA {format_seconds(left)}" if left else f"done in {format_seconds(elapsed)}")
+        return "  ".join(parts)
+
+    def _write(self, text: str) -> None:
+        if self.inplace:
+            pad = max(self._width - len(text), 0)
+            self.stream.write("\r" + text + " " * pad)
+            self._width = len(text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Final report and newline, if anything was reported (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.enabled and self._last != float("-inf"):
+            self._write(self.line())
+            if self.inplace:
+                self.stream.write("\n")
+                self.stream.flush()
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

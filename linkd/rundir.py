@@ -1,0 +1,292 @@
+"""Run directories (the contract) and atomic file writes.
+
+A run directory holds exactly::
+
+    config.toml    the fully resolved config (`linkd run DIR/config.toml` reproduces the run)
+    meta.json      provenance: versions, backend, devices, x64, seeds, git commit, times, command
+    metrics.npz    the recorded arrays
+    summary.json   scalar results (non-finite numbers are written as null and listed in
+                   "_nonfinite")
+    figures/       PDF + PNG
+
+Every file is written to a temporary name in the same directory, fsynced and renamed, so an
+interrupted run never leaves a half-written file under a final name.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator, Mapping, NamedTuple
+
+import numpy as np
+
+from linkd.config import Config, dump_toml, load_config
+from linkd.errors import RunDirError, RunDirExistsError
+
+__all__ = [
+    "atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "save_npz_atomic",
+    "json_safe", "collect_meta", "git_info", "RunDir", "Run", "load_run", "RUN_FILES",
+]
+
+RUN_FILES = ("config.toml", "meta.json", "metrics.npz", "summary.json")
+_PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "optax", "matplotlib")
+
+
+# ------------------------------------------------------------------------- atomic writes
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:  # e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """Binary file handle whose contents appear at ``path`` only if the block completes.
+
+    Writes ``.<name>.<random>.tmp`` in the same directory, then fsync + ``os.replace``; on any
+    exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_open(path) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def json_safe(obj: Any, _path: str = "", _notes: dict | None = None) -> Any:
+    """``obj`` with numpy scalars/arrays made Python, tuples made lists, and nan/±inf made None.
+
+    If ``_notes`` (a dict) is given, each replaced non-finite value is recorded there as
+    ``{"a.b[2]": "nan"}``.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v, f"{_path}.{k}" if _path else str(k), _notes) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        obj = obj.tolist()
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v, f"{_path}[{i}]", _notes) for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):  # jax arrays
+        return json_safe(np.asarray(obj), _path, _notes)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        if _notes is not None:
+            _notes[_path] = repr(obj)
+        return None
+    if isinstance(obj, complex):
+        return json_safe([obj.real, obj.imag], _path, _notes)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"summary value at {_path or '<root>'} is a {type(obj).__name__}, not JSON-able")
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, *, note_nonfinite: bool = False) -> Path:
+    """Write ``json_safe(obj)`` (indented, sorted as given). With ``note_nonfinite`` and a dict
+    ``obj``, replaced nan/inf values are listed under ``"_nonfinite"``."""
+    notes: dict[str, str] = {}
+    safe = json_safe(obj, _notes=notes)
+    if note_nonfinite and notes and isinstance(safe, dict):
+        safe["_nonfinite"] = notes
+    return atomic_write_text(path, json.dumps(safe, indent=2, allow_nan=False) + "\n")
+
+
+def save_npz_atomic(path: str | os.PathLike, arrays: Mapping[str, Any], *, compress: bool = False) -> Path:
+    """``np.savez`` of ``arrays`` (name -> array-like), written atomically."""
+    arrays = {str(k): np.asarray(v) for k, v in arrays.items()}
+    with atomic_open(path) as fh:
+        (np.savez_compressed if compress else np.savez)(fh, **arrays)
+    return Path(path)
+
+
+# ---------------------------------------------------------------------------- provenance
+
+
+def git_info(repo: str | os.PathLike | None = None) -> dict[str, Any]:
+    """``{"commit": sha | None, "dirty": bool | None}`` of the checkout holding linkd (or ``repo``).
+
+    None when it is not a git checkout (e.g. an installed wheel) or git is missing.
+    """
+    root = Path(repo) if repo is not None else Path(__file__).resolve().parents[1]
+    none = {"commit": None, "dirty": None}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        top = Path(git("rev-parse", "--show-toplevel")).resolve()
+        if top != root.resolve():  # linkd installed inside some other repository
+            return none
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return none
+    return {"commit": commit, "dirty": dirty}
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def collect_meta(*, seeds: Any = None, command: list[str] | None = None, x64: bool | None = None,
+                 start_time: str | None = None, wall_seconds: float | None = None,
+                 status: str = "running", **extra: Any) -> dict[str, Any]:
+    """Provenance for ``meta.json``. Imports jax (but creates no arrays)."""
+    import jax
+
+    try:
+        import linkd
+
+        version = getattr(linkd, "__version__", None)
+    except Exception:  # pragma: no cover - a broken package still gets its meta written
+        version = None
+    version = version or _version("linkd")
+    return {
+        "linkd_version": version,
+        "python": platform.python_version(),
+        "versions": {p: _version(p) for p in _PACKAGES},
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "x64": bool(jax.config.jax_enable_x64) if x64 is None else bool(x64),
+        "seeds": seeds,
+        "git": git_info(),
+        "start_time": start_time or utc_now(),
+        "wall_seconds": wall_seconds,
+        "status": status,
+        "command": list(sys.argv if command is None else command),
+        "platform": platform.platform(),
+        **extra,
+    }
+
+
+# ------------------------------------------------------------------------------ run dir
+
+
+class RunDir:
+    """A run directory being written.
+
+    ``RunDir(path)`` creates ``path`` (and parents); an existing non-empty directory is refused
+    unless ``overwrite=True``, which removes the previous run's files (only those of the
+    contract; anything else is left alone).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False):
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"{self.path} exists and is not a directory; choose another --out")
+        if self.path.is_dir() and any(self.path.iterdir()):
+            if not overwrite:
+                raise RunDirExistsError(f"{self.path} exists and is not empty; pass --overwrite "
+                                        f"to replace it or choose another --out")
+            for name in RUN_FILES:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.path / name).unlink()
+            shutil.rmtree(self.path / "figures", ignore_errors=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunDirError(f"cannot create run directory {self.path}: {e.strerror}") from None
+
+    @property
+    def figures_dir(self) -> Path:
+        d = self.path / "figures"
+        d.mkdir(exist_ok=True)
+        return d
+
+    def write_config(self, config: Config) -> Path:
+        return atomic_write_text(self.path / "config.toml", dump_toml(config))
+
+    def write_meta(self, meta: Mapping[str, Any]) -> Path:
+        return atomic_write_json(self.path / "meta.json", meta)
+
+    def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
+        return save_npz_atomic(self.path / "metrics.npz", metrics)
+
+    def write_summary(self, summary: Mapping[str, Any]) -> Path:
+        return atomic_write_json(self.path / "summary.json", summary, note_nonfinite=True)
+
+    def write_figures(self, figures: Mapping[str, Any], formats=("pdf", "png"), dpi: int = 300) -> list[Path]:
+        from linkd.plotting import save_figure
+
+        out: list[Path] = []
+        for stem, fig in figures.items():
+            out += save_figure(fig, self.figures_dir, stem, formats=formats, dpi=dpi)
+        return out
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+class Run(NamedTuple):
+    """A run directory loaded back (unpacks as ``config, metrics, summary, meta``)."""
+
+    config: Config
+    metrics: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read a run directory back; missing files raise :class:`RunDirError` naming them."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDirError(f"{path} is not a directory; give the run directory printed by `linkd run`")
+    missing = [n for n in RUN_FILES if not (path / n).is_file()]
+    if missing:
+        raise RunDirError(f"{path} is not a complete run directory (missing {', '.join(missing)}); "
+                          "re-run it with `linkd run`")
+    config = load_config(path / "config.toml")
+    with np.load(path / "metrics.npz", allow_pickle=False) as z:
+        metrics = {k: z[k] for k in z.files}
+    summary = json.loads((path / "summary.json").read_text())
+    meta = json.loads((path / "meta.json").read_text())
+    return Run(config, metrics, summary, meta)
