@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m linkd run eigen_convergence --out runs/demo --overwrite
+	JAX_PLATFORMS=cpu $(PY) -m linkd run eigen_convergence --out runs/demo --overwrite
 	@echo "figures written to runs/demo/figures/"
 
 test: $(STAMP)

@@ -143,7 +143,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = execute(config, out, overwrite=args.overwrite, quiet=args.quiet, figures=args.figures,
                    formats=_formats(args.format), command=args.command_line)
     print(path)
+    if not args.quiet:
+        _print_headline(config.experiment, path)
     return 0
+
+
+def _print_headline(experiment: str, path: Path) -> None:
+    """Print the experiment's headline summary values (``key: value``), one per line."""
+    import json
+
+    from linkd.experiments import get
+
+    keys = get(experiment).headline
+    if not keys:
+        return
+    summary = json.loads((Path(path) / "summary.json").read_text())
+    for key in keys:
+        value = summary
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        shown = f"{value:.3e}" if isinstance(value, float) else value
+        print(f"  {key}: {shown}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

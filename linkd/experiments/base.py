@@ -79,6 +79,8 @@ class Experiment:
       whose keys are all in ``vectorized`` makes one ``run_sweep`` call; otherwise it loops ``run``.
     - ``validate(config)``: cross-field checks; raise :class:`ConfigError` naming key, value and
       what is allowed.
+    - ``headline``: summary keys ``linkd run`` prints after the run directory (e.g. the maximum
+      closed-form error).
     """
 
     name: str
@@ -89,6 +91,7 @@ class Experiment:
     vectorized: tuple[str, ...] = ()
     run_sweep: Callable[[Config, Sequence[Mapping[str, Any]], RunContext], list[Result]] | None = None
     validate: Callable[[Config], None] | None = None
+    headline: tuple[str, ...] = ()
     full_schema: Schema = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

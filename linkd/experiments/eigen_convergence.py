@@ -96,10 +96,12 @@ register(Experiment(
     name="eigen_convergence",
     description="F1: teacher and distilled student progress q_k(t) along eigendirections, simulation vs closed form",
     schema=SCHEMA, run=run, figures=figure_progress, validate=check_lr,
+    headline=("teacher_vs_closed_form.max_rel_error", "student_vs_closed_form.max_rel_error", "max_rel_error"),
 ))
 
 register(Experiment(
     name="exaggeration",
     description="F2: KD exaggerates GD's implicit bias: q_j vs q_i, teacher curve above the student's",
     schema=SCHEMA, run=run, figures=figure_exaggeration, validate=check_lr,
+    headline=("max_rel_error", "exaggeration_gap_min", "exaggeration_gap_max"),
 ))

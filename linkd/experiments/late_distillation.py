@@ -82,4 +82,6 @@ register(Experiment(
     name="late_distillation",
     description="F4: test error vs steps for hard labels, distillation, and a switch to distillation at t0",
     schema=SCHEMA, run=run, figures=figure, validate=validate,
+    headline=("max_rel_error", "hard_final_test_mse", "kd_final_test_mse", "switch_final_test_mse",
+              "switch_recovered_fraction"),
 ))
