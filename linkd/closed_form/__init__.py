@@ -5,22 +5,9 @@
 * :mod:`linkd.closed_form.phuong_lampert` — limits of soft-CE students (linear, deep linear).
 * :mod:`linkd.closed_form.self_distill` — Mobahi et al. self-distillation rounds.
 """
+from linkd.closed_form import gd, phuong_lampert, self_distill
 from linkd.closed_form.gd import *  # noqa: F401,F403
-from linkd.closed_form.gd import __all__ as _gd_all
+from linkd.closed_form.phuong_lampert import *  # noqa: F401,F403
+from linkd.closed_form.self_distill import *  # noqa: F401,F403
 
-__all__ = list(_gd_all)
-
-try:  # filled in by the theory-library work; kept importable while it lands
-    from linkd.closed_form.phuong_lampert import *  # noqa: F401,F403
-    from linkd.closed_form.phuong_lampert import __all__ as _pl_all
-
-    __all__ += list(_pl_all)
-except (ImportError, AttributeError):  # pragma: no cover
-    pass
-try:
-    from linkd.closed_form.self_distill import *  # noqa: F401,F403
-    from linkd.closed_form.self_distill import __all__ as _sd_all
-
-    __all__ += list(_sd_all)
-except (ImportError, AttributeError):  # pragma: no cover
-    pass
+__all__ = [*gd.__all__, *phuong_lampert.__all__, *self_distill.__all__]
