@@ -98,3 +98,20 @@ def test_bad_input_exits_2_with_one_line_naming_the_key(override, needle, tmp_pa
     assert code == 2
     assert len(err) == 1 and needle in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "bad" / "metrics.npz").exists()
+
+
+def test_sweep_over_seed_and_lr_runs_in_one_vmap_and_equals_single_runs(tmp_path):
+    grid = ["--grid", "run.seed=0,1", "--grid", "train.lr_fraction=0.5,0.9"]
+    out = tmp_path / "sweep"
+    assert cli.main(["sweep", "eigen_convergence", *CASES["eigen_convergence"], *grid, "--out", str(out), "--quiet"]) == 0
+    index = json.loads((out / "sweep.json").read_text())
+    assert index["vectorized"] is True
+    points = sorted(p for p in out.iterdir() if p.is_dir())
+    assert len(points) == 4
+    single = tmp_path / "single"
+    assert cli.main(["run", "eigen_convergence", *CASES["eigen_convergence"], "--seed", "1",
+                     "--set", "train.lr_fraction=0.5", "--out", str(single), "--quiet"]) == 0
+    a = np.load(single / "metrics.npz")
+    b = np.load(out / "run.seed=1,train.lr_fraction=0.5" / "metrics.npz")
+    for k in a.files:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-12, atol=1e-14, err_msg=k)

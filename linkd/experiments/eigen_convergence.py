@@ -10,9 +10,11 @@ Simulation (markers) is overlaid on the closed form (lines) and the max error is
 """
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 
 from linkd import closed_form as cf
+from linkd import dynamics
 from linkd.config import Field
 from linkd.experiments._mse_common import (DATA_SECTION, TRAIN_SECTION, build_problem, check_lr, directions,
                                            errors, progress, test_mse_from_coeffs, train_mse)
@@ -33,12 +35,44 @@ SCHEMA = {
 def run(cfg, ctx) -> Result:
     p = build_problem(cfg, ctx.seed)
     T, t, k = cfg["teacher"]["steps"], cfg["student"]["steps"], cfg["record"]["every"]
-    dirs = directions(cfg["record"]["directions"], p.eigvals)
     ctx.progress(0, T + t)
     teacher = train_mse(p, p.y, T, k)
     ctx.progress(T, T + t)
     student = train_mse(p, p.X @ teacher.params, t, k)
     ctx.progress(T + t, T + t)
+    return _result(cfg, p, teacher, student)
+
+
+def run_sweep(cfg, points, ctx) -> list[Result]:
+    """Every grid point (seeds and/or learning rates) in one vmapped teacher sweep and one vmapped
+    student sweep: the designs are stacked along a sweep axis, learning rates are per member."""
+    cfgs = [cfg.with_overrides(pt) for pt in points]
+    T, t, k = cfg["teacher"]["steps"], cfg["student"]["steps"], cfg["record"]["every"]
+    probs = [build_problem(c, c.get("run.seed")) for c in cfgs]
+    stack = lambda name: jnp.stack([getattr(q, name) for q in probs])  # noqa: E731
+    X, basis, X_test, y_test = stack("X"), stack("basis"), stack("X_test"), stack("y_test")
+    hyper = dynamics.Hyper(lr=jnp.asarray([q.lr for q in probs]))
+    w0 = jnp.zeros(X.shape[-1], X.dtype)
+
+    def sweep(targets, steps):
+        spec = dynamics.EngineSpec(family="mse", steps=steps, record_every=k)
+        data = dynamics.Data(X=X, targets=targets, basis=basis, X_test=X_test, labels_test=y_test)
+        return dynamics.sweep(w0, data, hyper, spec, batched=("data", "hyper"))
+
+    ctx.progress(0, 2)
+    teacher = sweep(stack("y"), T)
+    ctx.progress(1, 2)
+    student = sweep(jnp.einsum("snd,sd->sn", X, teacher.params), t)
+    ctx.progress(2, 2)
+    member = lambda tr, i: dynamics.Trajectory(  # noqa: E731
+        tr.steps, tr.coeffs[i], {m: v[i] for m, v in tr.metrics.items()}, tr.params[i], tr.bad_step[i])
+    return [_result(c, q, member(teacher, i), member(student, i)) for i, (c, q) in enumerate(zip(cfgs, probs))]
+
+
+def _result(cfg, p, teacher, student) -> Result:
+    """Closed forms, errors and the recorded arrays of one teacher→student pair."""
+    T = cfg["teacher"]["steps"]
+    dirs = directions(cfg["record"]["directions"], p.eigvals)
     d = p.X.shape[1]
     pred_T = cf.gd_mse_trajectory(p.eigvals, p.c_star, np.zeros(d), p.lr, np.asarray(teacher.steps))
     pred_S = cf.teacher_student_filters(p.eigvals, p.lr, T, np.asarray(student.steps)) * np.asarray(p.c_star)[None, :]
@@ -96,6 +130,7 @@ register(Experiment(
     name="eigen_convergence",
     description="F1: teacher and distilled student progress q_k(t) along eigendirections, simulation vs closed form",
     schema=SCHEMA, run=run, figures=figure_progress, validate=check_lr,
+    vectorized=("run.seed", "train.lr_fraction"), run_sweep=run_sweep,
     headline=("teacher_vs_closed_form.max_rel_error", "student_vs_closed_form.max_rel_error", "max_rel_error"),
 ))
 
@@ -103,5 +138,6 @@ register(Experiment(
     name="exaggeration",
     description="F2: KD exaggerates GD's implicit bias: q_j vs q_i, teacher curve above the student's",
     schema=SCHEMA, run=run, figures=figure_exaggeration, validate=check_lr,
+    vectorized=("run.seed", "train.lr_fraction"), run_sweep=run_sweep,
     headline=("max_rel_error", "exaggeration_gap_min", "exaggeration_gap_max"),
 ))
