@@ -1,0 +1,143 @@
+r"""Sharding a sweep across devices: the sweep axis is partitioned over a 1-D device mesh.
+
+:func:`linkd.dynamics.sweep` vmaps one trajectory over a leading sweep axis S. Passing
+``sharding=sweep_sharding()`` places every batched input with that axis split across all visible
+devices (``PartitionSpec("sweep")``) and every shared input (X, unswept hyper-parameters)
+replicated; the jitted, vmapped scan then runs S/k members on each of the k devices with no
+communication (the members are independent), and the outputs stay sharded the same way::
+
+    from linkd import dynamics, sharding
+    sh = sharding.sweep_sharding()                       # all devices: GPUs, TPU cores, CPU devices
+    tr = sharding.sweep_sharded(w0, data, dynamics.Hyper(lr=lrs), spec)   # pads S to a multiple of k
+    tr = dynamics.sweep(w0, data, dynamics.Hyper(lr=lrs), spec, sharding=sh)  # S divisible by k
+
+The same code runs on one CPU, several GPUs (``JAX_PLATFORMS=cuda``) or a TPU slice. On CPU,
+``jax.config.update("jax_num_cpu_devices", 4)`` (before any computation) gives 4 host devices;
+they share the machine's cores, so this tests the placement rather than speeding anything up.
+
+Multi-host (several machines, each with its own devices): start every process with the same
+program and call ``jax.distributed.initialize()`` first (on a cluster manager such as SLURM or
+a Cloud TPU pod it finds its coordinator by itself; otherwise pass
+``coordinator_address="host0:1234", num_processes=P, process_id=i``). ``jax.devices()`` then lists
+the devices of all processes, ``sweep_sharding()`` builds the mesh over all of them, and
+``jax.device_put`` of an input that is identical on every process places each process's shard
+on its own devices. The outputs are global arrays of which each process holds its own shards
+(``array.addressable_shards``); gather them on every process with
+``jax.experimental.multihost_utils.process_allgather(x)`` before writing, or let process 0 write
+only its shards. Keep the sweep size a multiple of the global device count (or use
+:func:`sweep_sharded`, which pads).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from linkd.errors import ConfigError
+
+AXIS = "sweep"
+
+__all__ = ["AXIS", "sweep_sharding", "place_batched", "sweep_sharded", "padded_size"]
+
+
+def sweep_sharding(devices: Sequence[Any] | None = None) -> NamedSharding:
+    """A :class:`jax.sharding.NamedSharding` splitting a leading sweep axis over ``devices``
+    (default: ``jax.devices()``, all devices of all processes), on a 1-D mesh with axis name
+    ``"sweep"`` of type ``AxisType.Auto`` (XLA propagates the sharding through the jitted sweep)."""
+    devices = list(jax.devices() if devices is None else devices)
+    if not devices:
+        raise ConfigError("devices", devices, "a non-empty list of jax devices")
+    mesh = Mesh(np.asarray(devices, dtype=object), (AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+    return NamedSharding(mesh, PartitionSpec(AXIS))
+
+
+def _n_devices(sharding: NamedSharding) -> int:
+    return int(sharding.mesh.shape[AXIS])
+
+
+def padded_size(S: int, sharding: NamedSharding) -> int:
+    """The smallest multiple of the device count that holds S members."""
+    k = _n_devices(sharding)
+    return -(-S // k) * k
+
+
+def place_batched(args, in_axes, sharding: NamedSharding):
+    """``jax.device_put`` each leaf of ``args``: leaves whose ``in_axes`` entry is 0 are split
+    along their leading axis over the mesh, the others (``in_axes`` None) replicated.
+
+    ``in_axes`` is a prefix of ``args`` as in :func:`jax.vmap` (None / 0 for a whole argument,
+    or a matching tree). Raises :class:`~linkd.errors.ConfigError` if a batched leading size is
+    not a multiple of the device count (use :func:`sweep_sharded`, which pads and trims)."""
+    k = _n_devices(sharding)
+    split = sharding
+    repl = NamedSharding(sharding.mesh, PartitionSpec())
+
+    def place_subtree(axis, sub):
+        if axis is None:
+            return jax.tree_util.tree_map(lambda x: jax.device_put(x, repl), sub)
+        if axis != 0:
+            raise ConfigError("in_axes", axis, "0 or None (the sweep axis leads)")
+
+        def put(x):
+            S = np.shape(x)[0]
+            if S % k:
+                raise ConfigError(
+                    "sweep size", S,
+                    f"a multiple of the {k} devices of the mesh (pad to {padded_size(S, sharding)}: "
+                    "linkd.sharding.sweep_sharded does it and trims the outputs)",
+                    problem="cannot be split evenly",
+                )
+            return jax.device_put(x, split)
+
+        return jax.tree_util.tree_map(put, sub)
+
+    is_leaf = lambda x: x is None or isinstance(x, int)  # noqa: E731
+    return type(args)(
+        jax.tree_util.tree_map(place_subtree, ax, arg, is_leaf=is_leaf) if not is_leaf(ax) else place_subtree(ax, arg)
+        for ax, arg in zip(in_axes, args)
+    )
+
+
+def _pad_leading(x, S_pad: int):
+    S = np.shape(x)[0]
+    if S == S_pad:
+        return x
+    idx = np.minimum(np.arange(S_pad), S - 1)  # repeat the last member: a valid, finite config
+    return x[idx]
+
+
+def sweep_sharded(params0, data, hyper, spec, key=None, *, batched=("hyper",), check=True, sharding=None):
+    """:func:`linkd.dynamics.sweep` across all devices (``sharding`` default :func:`sweep_sharding`),
+    for any sweep size S: batched inputs are padded to a multiple of the device count by repeating
+    the last member, and every output is trimmed back to S members (the padded members duplicate
+    a real one, so a divergence report names a real member)."""
+    from linkd import dynamics as D
+
+    sharding = sweep_sharding() if sharding is None else sharding
+    hyper = D.Hyper(*(np.asarray(h) if not isinstance(h, jax.Array) else h for h in hyper))
+    sizes = set()
+    if "hyper" in batched:
+        sizes |= {np.shape(h)[0] for h in hyper if np.ndim(h) >= 1}
+    for name, tree in (("params", params0), ("data", data), ("key", key)):
+        if name in batched:
+            sizes |= {np.shape(x)[0] for x in jax.tree_util.tree_leaves(tree)}
+    if len(sizes) != 1:
+        raise ConfigError("sweep", sorted(sizes), "every batched input must share one leading sweep size S")
+    S = sizes.pop()
+    S_pad = padded_size(S, sharding)
+    pad = lambda tree: jax.tree_util.tree_map(lambda x: _pad_leading(x, S_pad), tree)  # noqa: E731
+    if "hyper" in batched:
+        hyper = D.Hyper(*(_pad_leading(h, S_pad) if np.ndim(h) >= 1 else h for h in hyper))
+    if "params" in batched:
+        params0 = pad(params0)
+    if "data" in batched:
+        data = pad(data)
+    if "key" in batched:
+        key = pad(key)
+    tr = D.sweep(params0, data, hyper, spec, key, batched=batched, check=check, sharding=sharding)
+    if S_pad == S:
+        return tr
+    trim = lambda tree: jax.tree_util.tree_map(lambda x: x[:S], tree)  # noqa: E731
+    return D.Trajectory(tr.steps, trim(tr.coeffs), trim(tr.metrics), trim(tr.params), tr.bad_step[:S])
