@@ -140,3 +140,29 @@ def test_bad_input_exits_2_naming_the_key(preset, override, needle, tmp_path, ca
     code = cli.main(["run", preset, *CASES[preset], "--set", override, "--out", str(tmp_path / "bad"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and needle in err[0]
+
+
+def test_pl_risk_zero_padding_with_rescaled_lr_is_unpadded_gd():
+    """pl_risk trains students on zero-padded sets with step η·n_pad/n: the same iterates as GD with
+    step η on the unpadded set (deep sweep), and ‖∇L_pad‖ = (n/n_pad)‖∇L‖ (linear stopping rule)."""
+    from linkd import dynamics
+    from linkd.experiments.pl_risk import pad_rows
+    from linkd.models import end_to_end, init_deep_linear
+
+    d, n_pad, lr, S = 6, 7, 0.3, 3
+    w_star = jnp.arange(1.0, d + 1.0) / d
+    X_all = jax.random.normal(jax.random.key(0), (S, n_pad, d))
+    p0 = jax.vmap(lambda k: init_deep_linear(d, (5,), scale=0.3, key=k))(jax.random.split(jax.random.key(1), S))
+    spec = dynamics.EngineSpec(family="binary", steps=200, record_every=200)
+    for n in (3,):
+        X, Xp = X_all[:, :n], pad_rows(X_all[:, :n], n_pad)
+        ref = dynamics.sweep(p0, dynamics.Data(X=X, targets=X @ w_star), dynamics.Hyper(lr=lr), spec,
+                             batched=("params", "data"))
+        pad = dynamics.sweep(p0, dynamics.Data(X=Xp, targets=Xp @ w_star), dynamics.Hyper(lr=jnp.full(S, lr * n_pad / n)),
+                             spec, batched=("params", "data", "hyper"))
+        a, b = jax.vmap(end_to_end)(ref.params), jax.vmap(end_to_end)(pad.params)
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-12 * float(jnp.max(jnp.abs(a))))
+        w = jnp.ones(d) * 0.1
+        g = jax.grad(dynamics.objective)(w, X[0], X[0] @ w_star, None, dynamics.Hyper(lr=lr), 0, spec)
+        gp = jax.grad(dynamics.objective)(w, Xp[0], Xp[0] @ w_star, None, dynamics.Hyper(lr=lr), 0, spec)
+        np.testing.assert_allclose(gp, g * n / n_pad, rtol=1e-13, atol=1e-16)

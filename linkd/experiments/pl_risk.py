@@ -23,25 +23,40 @@ For each data geometry (margin cone, power-law angle, isotropic Gaussian) and tr
   For the isotropic geometry also the exact :math:`E[R_n]` (:func:`~linkd.bounds.iso_gaussian_expected_risk`).
 * **trained students**: on a few n, a linear student trained by the engine to ‖∇L‖ ≤ ``linear.grad_tol``
   (checks that it reaches :math:`P_nw_*`), and deep-linear students (N in ``deep.depths``, small init)
-  trained ``deep.steps`` GD steps on the first ``deep.sets`` training sets (one vmapped sweep per n
-  and N); their risk is plotted as extra markers, and the linear risk on the same sets is recorded
-  for a paired comparison.
+  trained ``deep.steps`` GD steps on the first ``deep.sets`` training sets; their risk is plotted as
+  extra markers, and the linear risk on the same sets is recorded for a paired comparison.
+
+Speed: the trained students run on training sets zero-padded to the largest n of their list
+(:func:`pad_rows`): a zero row adds a constant to the soft-CE loss and nothing to its gradient, so
+with step η·n_pad/n (per sweep member) the iterates are those of GD with step η on the unpadded set,
+and the linear check stops at ‖∇L_pad‖ ≤ grad_tol·n/n_pad, i.e. ‖∇L‖ ≤ grad_tol on the unpadded set
+(the reported ``grad_norm`` is the unpadded one). All n and sets of one depth N are one vmapped
+sweep, with the same shapes for every geometry (one compilation per N); the Monte Carlo and
+test-point kernels are module-level jitted functions (one compilation per geometry, reused by a
+second run in the same process).
+
+``metrics.npz``: ``ns``, ``steps`` (the deep students' recorded steps, [0, deep.steps]),
+``<kind>_eigvals`` (eigenvalues of Σ̂ = XᵀX/n, descending, of the first Monte Carlo training set at
+n = max(data.ns)) and ``eigvals`` (the same for the first geometry), ``<kind>_mc_mean``/``_mc_se``,
+``<kind>_bound``/``_bound_empirical_p``, ``isotropic_exact``, ``<kind>_deep<N>_risk_mean``/``_risk_se``/
+``_linear_same_sets_mean``, ``linear_ns``, ``deep_ns``, ``deep_depths``.
 """
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import bounds, data, dynamics
+from linkd import bounds, data, dynamics, spectral
 from linkd.closed_form import pl_limit
 from linkd.config import Field
 from linkd.data import GEOMETRY_KINDS
 from linkd.errors import ConfigError
 from linkd.experiments.base import Experiment, Result, register
-from linkd.models import DeepLinear, end_to_end, init_deep_linear
+from linkd.models import end_to_end, init_deep_linear
 
 SCHEMA = {
     "data": {
@@ -144,16 +159,28 @@ def exact_risk(kind: str, d: int, phi, quadrature: int = 96, **params) -> np.nda
     return 0.5 * (hi - lo) * np.sum(wg * tail, axis=-1)
 
 
-def exact_risk_fn(kind: str, d: int, quadrature: int = 96, table: int = 32769, **params):
-    r"""jit-friendly ``risk(phi)``: :func:`exact_risk` tabulated on ``table`` equally spaced φ in
-    [0, π/2] and linearly interpolated (error ≲ 1e-7 absolute; checked in the tests)."""
+def _risk_table(kind: str, d: int, quadrature: int = 96, table: int = 32769, **params):
+    """(φ grid, R(φ)) table of :func:`exact_risk` on [0, π/2] as device arrays; None for the isotropic case."""
     if kind == "isotropic":
-        return lambda phi: phi / jnp.pi
+        return None
     grid = np.linspace(0.0, 0.5 * np.pi, int(table))
     vals = exact_risk(kind, d, grid, quadrature, **params)
     dt = jnp.zeros(()).dtype
-    g, v = jnp.asarray(grid, dt), jnp.asarray(vals, dt)
-    return lambda phi: jnp.interp(phi, g, v)
+    return jnp.asarray(grid, dt), jnp.asarray(vals, dt)
+
+
+def _apply_risk(kind: str, phi, tab):
+    """R(φ) from a :func:`_risk_table` (jit-friendly; ``tab`` may be a traced argument)."""
+    if kind == "isotropic":
+        return phi / jnp.pi
+    return jnp.interp(phi, tab[0], tab[1])
+
+
+def exact_risk_fn(kind: str, d: int, quadrature: int = 96, table: int = 32769, **params):
+    r"""jit-friendly ``risk(phi)``: :func:`exact_risk` tabulated on ``table`` equally spaced φ in
+    [0, π/2] and linearly interpolated (error ≲ 1e-7 absolute; checked in the tests)."""
+    tab = _risk_table(kind, d, quadrature, table, **params)
+    return lambda phi: _apply_risk(kind, phi, tab)
 
 
 def _angle(W, w_star):
@@ -163,48 +190,117 @@ def _angle(W, w_star):
 
 
 def _sample(kind, key, m, w_star, params):
-    return data.geometry(kind, key, m, w_star, **params)
+    return data.geometry(kind, key, m, w_star, **dict(params))
 
 
 def _set_keys(key, S: int):
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(S))
 
 
+def _static(params: dict) -> tuple:
+    """Geometry parameters as a hashable static argument of the module-level jitted functions."""
+    return tuple(sorted(params.items()))
+
+
+def _cols(ns, d: int) -> np.ndarray:
+    n_max = int(max(ns))
+    return np.minimum(np.asarray(ns), min(d, n_max)) - 1
+
+
 # ------------------------------------------------------------------------------------------- run
+# Module-level jitted functions (static: geometry kind/params and sizes; the risk table, keys and w*
+# are arguments), so every geometry of a run, and a second run in the same process, reuse them.
 
 
-def _mc_linear(kind, key, w_star, ns, S, params, risk):
-    """Nested-set Monte Carlo: per set one draw of n_max rows, ŵ_n = P_n w* for every n via one QR."""
-    d = w_star.shape[0]
-    n_max = int(max(ns))
-    cols = jnp.asarray(np.minimum(np.asarray(ns), min(d, n_max)) - 1)
+def _pad_to(x, m: int):
+    """Pad the leading axis of x to m entries by repeating its last entry (results dropped)."""
+    return jnp.concatenate([x, jnp.repeat(x[-1:], m - x.shape[0], axis=0)]) if m > x.shape[0] else x
 
-    def one(k):
-        X = _sample(kind, k, n_max, w_star, params)
+
+@partial(jax.jit, static_argnames=("kind", "n_max", "n_test", "n_check", "n_keep", "p_samples", "batch", "pstat"))
+def _draws(keys, tkey, pkey, w_star, cols, tab, rank_tol, *, kind, n_max, n_test, n_check, n_keep, p_samples,
+           batch, pstat):
+    """All sampling of one geometry in one compilation (each sampler shape is compiled once):
+
+    * ``R`` (S, len(ns)): exact risk of P_n w* on every Monte Carlo set (nested sets, one QR each),
+      in chunks of ``batch`` sets (S padded to a multiple of it; the padding is dropped);
+    * ``X`` (n_keep, n_max, d): the first n_keep Monte Carlo sets (first chunk; n_keep ≤ batch);
+    * ``tp`` (n_check, len(ns)): test-point risk of the same P_n w* on the first n_check sets;
+    * ``angles`` (p_samples,): boundary angles of fresh samples (empirical-p bound);
+    * ``eigvals`` (d,): eigenvalues of Σ̂ of the first set (descending, rank threshold as
+      :func:`linkd.spectral.eigh_desc`)."""
+    S, d = keys.shape[0], w_star.shape[0]
+    m = cols.shape[0]
+    n_chunks = -(-S // batch)
+    kc = _pad_to(keys, n_chunks * batch).reshape((n_chunks, batch) + keys.shape[1:])
+
+    def limits(X):
         Q, _ = jnp.linalg.qr(X.T)  # (d, min(d, n_max)); span of the first j columns = span of x_1..x_j
-        W = jnp.cumsum(Q * (Q.T @ w_star)[None, :], axis=1)[:, cols]  # (d, len(ns)): P_n w*
-        return risk(_angle(W, w_star))
+        return jnp.cumsum(Q * (Q.T @ w_star)[None, :], axis=1)[:, cols]  # (d, len(ns)): P_n w*
 
-    keys = _set_keys(key, S)
-    return np.asarray(jax.jit(lambda ks: jax.lax.map(one, ks, batch_size=256))(keys))  # (S, len(ns))
+    def chunk(carry, a):
+        i, k = a
+        X = jax.vmap(lambda kk: _sample(kind, kk, n_max, w_star, pstat))(k)  # (batch, n_max, d)
+        W = jax.vmap(limits)(X)  # (batch, d, m)
+        r = jax.vmap(lambda w: _apply_risk(kind, _angle(w, w_star), tab))(W)
+        first = i == 0
+        carry = (jnp.where(first, X[:n_keep], carry[0]), jnp.where(first, W[:n_keep], carry[1]))
+        return carry, r
 
+    init = (jnp.zeros((n_keep, n_max, d), w_star.dtype), jnp.zeros((n_keep, d, m), w_star.dtype))
+    (Xk, Wk), R = jax.lax.scan(chunk, init, (jnp.arange(n_chunks), kc))
+    R = R.reshape((n_chunks * batch, m))[:S]
 
-def _test_point_check(kind, key, w_star, ns, S, n_test, params, risk_mc):
-    """Test-point risk on the first S sets (same draws as the Monte Carlo) against the exact risk."""
-    n_max = int(max(ns))
-    d = w_star.shape[0]
-    cols = jnp.asarray(np.minimum(np.asarray(ns), min(d, n_max)) - 1)
-    tkey = jax.random.fold_in(key, 2**30)
+    tb = 16
+    n_tc = -(-max(n_check, 1) // tb)
+    idx = _pad_to(jnp.arange(max(n_check, 1)), n_tc * tb)
+    Wc = _pad_to(Wk[:max(n_check, 1)], n_tc * tb)
 
-    def one(k, i):
-        X = _sample(kind, k, n_max, w_star, params)
-        Xt = _sample(kind, jax.random.fold_in(tkey, i), n_test, w_star, params)
-        Q, _ = jnp.linalg.qr(X.T)
-        W = jnp.cumsum(Q * (Q.T @ w_star)[None, :], axis=1)[:, cols]
+    def tp_one(a):
+        i, W = a
+        Xt = _sample(kind, jax.random.fold_in(tkey, i), n_test, w_star, pstat)
         return jnp.mean((jnp.sign(Xt @ W) != jnp.sign(Xt @ w_star)[:, None]).astype(W.dtype), axis=0)
 
-    keys = _set_keys(key, S)
-    tp = np.asarray(jax.jit(lambda ks, ii: jax.lax.map(lambda a: one(*a), (ks, ii), batch_size=16))(keys, jnp.arange(S)))
+    tp = jax.lax.map(tp_one, (idx, Wc), batch_size=tb)[:n_check]
+    angles = bounds.angle_to_boundary(_sample(kind, pkey, p_samples, w_star, pstat), w_star)
+    lam = jnp.linalg.eigvalsh(Xk[0].T @ Xk[0] / n_max)[::-1]
+    lam = jnp.where(lam > rank_tol * jnp.maximum(lam[0], 0.0), lam, 0.0)
+    return {"R": R, "X": Xk, "tp": tp, "angles": angles, "eigvals": lam}
+
+
+@partial(jax.jit, static_argnames=("ns",))
+def _lam_max(X, *, ns):
+    """λ_max(Σ̂) of X[:, :n] per set (len(ns), S)."""
+    return jnp.stack([jnp.linalg.eigvalsh(jnp.einsum("sni,snj->sij", X[:, :n], X[:, :n]) / n)[:, -1] for n in ns])
+
+
+@partial(jax.jit, static_argnames=("kind",))
+def _deep_post(params, X, w_star, tab, *, kind):
+    """Risk, row-space error and orthogonal part of the end-to-end weights of a batch of students."""
+    w = jax.vmap(end_to_end)(params)  # (S, d)
+    P = jax.vmap(lambda A: jnp.linalg.pinv(A) @ A)(X)  # (S, d, d); zero rows do not change the row space
+    Pw = jnp.einsum("sij,sj->si", P, w)
+    rowspace_err = jnp.linalg.norm(Pw - jnp.einsum("sij,j->si", P, w_star), axis=1) / jnp.linalg.norm(w_star)
+    orth = jnp.linalg.norm(w - Pw, axis=1) / jnp.linalg.norm(w_star)
+    return _apply_risk(kind, _angle(w.T, w_star), tab), rowspace_err, orth
+
+
+def pad_rows(X, n_pad: int):
+    """Append zero rows to X (..., n, d) up to n_pad rows.
+
+    A zero row has logit 0 and teacher logit 0, so under the soft-CE (binary KD) loss it adds the
+    constant log 2 to the summed loss and exactly zero to its gradient: the mean-loss gradient on
+    the padded set is (n/n_pad) times the one on X. GD with step η·n_pad/n on the padded set is
+    therefore GD with step η on X, and ‖∇L_pad‖ ≤ tol·n/n_pad ⇔ ‖∇L‖ ≤ tol."""
+    n = X.shape[-2]
+    pad = [(0, 0)] * X.ndim
+    pad[-2] = (0, int(n_pad) - n)
+    return jnp.pad(X, pad)
+
+
+def _test_point_summary(tp, risk_mc, n_test):
+    """Test-point risk on the first sets (same draws as the Monte Carlo) against the exact risk."""
+    S = tp.shape[0]
     diff = tp - risk_mc[:S]
     se = diff.std(axis=0, ddof=1) / np.sqrt(S)
     z = np.abs(diff.mean(axis=0)) / np.where(se > 0, se, np.inf)
@@ -213,49 +309,69 @@ def _test_point_check(kind, key, w_star, ns, S, n_test, params, risk_mc):
             "agrees_within_4se": bool(np.all(np.abs(diff.mean(axis=0)) <= 4 * se + 1e-12))}
 
 
-def _train_linear_check(kind, key, w_star, cfg, params):
-    """Train a soft-CE linear student from 0 to ‖∇L‖ ≤ tol; compare with P_n w*."""
+def _train_linear_check(kind, key, w_star, cfg, params, X_first):
+    """Train a soft-CE linear student from 0 to ‖∇L‖ ≤ tol; compare with P_n w*.
+
+    Every training set is zero-padded to max(linear.ns) rows (one compilation for all n, sets and
+    geometries) with step η·n_pad/n and tolerance grad_tol·n/n_pad (see :func:`pad_rows`): the
+    same iterates and the same stopping rule on the unpadded gradient, whose norm is reported."""
     L = cfg["linear"]
     out = []
     n_max = int(max(cfg.get("data.ns")))
+    n_pad = int(max(L["ns"]))
+    spec = dynamics.EngineSpec(family="binary", steps=L["max_steps"])
     for s in range(L["sets"]):
-        X_all = _sample(kind, jax.random.fold_in(key, s), n_max, w_star, params)
+        X_all = X_first[s] if s < X_first.shape[0] else _sample(kind, jax.random.fold_in(key, s), n_max, w_star, params)
         for n in L["ns"]:
             X = X_all[:n]
             lr = dynamics.default_lr(X, "binary", L["lr_fraction"])
-            spec = dynamics.EngineSpec(family="binary", steps=L["max_steps"])
-            conv = dynamics.simulate_until(jnp.zeros_like(w_star), dynamics.Data(X=X, targets=X @ w_star),
-                                           dynamics.Hyper(lr=lr), spec, grad_tol=L["grad_tol"])
+            scale = n / n_pad
+            Xp = pad_rows(X, n_pad)
+            conv = dynamics.simulate_until(jnp.zeros_like(w_star), dynamics.Data(X=Xp, targets=Xp @ w_star),
+                                           dynamics.Hyper(lr=lr / scale), spec, grad_tol=L["grad_tol"] * scale)
             limit = pl_limit(X, w_star)
             err = float(jnp.linalg.norm(conv.params - limit) / jnp.linalg.norm(limit))
-            out.append({"set": s, "n": int(n), "steps": int(conv.steps), "grad_norm": float(conv.grad_norm),
+            out.append({"set": s, "n": int(n), "steps": int(conv.steps), "grad_norm": float(conv.grad_norm) / scale,
                         "rel_error_to_P_w_star": err})
     return out
 
 
-def _train_deep(kind, key, w_star, cfg, params, risk, N: int, n: int):
-    """Deep-linear students on the first deep.sets Monte Carlo training sets, one vmapped sweep."""
+def _deep_sets(cfg, X_first):
+    """The first deep.sets Monte Carlo training sets, each zero-padded at every n in deep.ns to
+    n_pad = max(deep.ns) rows: (len(deep.ns)·S, n_pad, d), member j·S + i = set i at n = deep.ns[j];
+    and λ_max(Σ̂) (max over the sets) per n."""
+    D = cfg["deep"]
+    S = D["sets"]
+    n_pad = int(max(D["ns"]))
+    X = X_first[:S]  # (S, n_max, d)
+    lam_max = [float(v) for v in np.max(np.asarray(_lam_max(X, ns=tuple(int(n) for n in D["ns"]))), axis=1)]
+    Xp = jnp.concatenate([pad_rows(X[:, :n], n_pad) for n in D["ns"]], axis=0)
+    return Xp, lam_max
+
+
+def _train_deep(kind, key, w_star, cfg, Xp, lam_max, tab, N: int):
+    """Deep-linear students of depth N on the first deep.sets Monte Carlo training sets at every n
+    in deep.ns: ONE vmapped sweep over (n, set) on zero-padded data with per-member step
+    η_n·n_pad/n (= GD with step η_n on the unpadded set, see :func:`pad_rows`). Same shapes for
+    every geometry, so the compiled sweep is reused. Returns per-n dicts."""
     D = cfg["deep"]
     S, d = D["sets"], w_star.shape[0]
-    n_max = int(max(cfg.get("data.ns")))
-    keys = _set_keys(key, S)
-    X = jax.vmap(lambda k: _sample(kind, k, n_max, w_star, params)[:n])(keys)  # (S, n, d)
-    lam_max = max(float(jnp.linalg.eigvalsh(X[i].T @ X[i] / n)[-1]) for i in range(S))
-    lr = D["lr_fraction"] / (N * lam_max / 4.0 * max(1.0, float(jnp.linalg.norm(w_star)) ** (2.0 - 2.0 / N)))
+    ns_deep = [int(n) for n in D["ns"]]
+    n_pad = max(ns_deep)
+    wn = max(1.0, float(jnp.linalg.norm(w_star)) ** (2.0 - 2.0 / N))
+    lrs = [D["lr_fraction"] / (N * lm / 4.0 * wn) for lm in lam_max]
+    member_lr = jnp.asarray(np.repeat([lr * n_pad / n for lr, n in zip(lrs, ns_deep)], S), w_star.dtype)
     ikeys = jax.random.split(jax.random.fold_in(key, 7919 * N + 1), S)
     widths = (D["width"],) * (N - 1)
     params0 = jax.vmap(lambda k: init_deep_linear(d, widths, scale=D["init_scale"], key=k))(ikeys)
+    params0 = jax.tree_util.tree_map(lambda x: jnp.tile(x, (len(ns_deep),) + (1,) * (x.ndim - 1)), params0)
     spec = dynamics.EngineSpec(family="binary", steps=D["steps"], record_every=D["steps"])
-    traj = dynamics.sweep(params0, dynamics.Data(X=X, targets=X @ w_star), dynamics.Hyper(lr=lr), spec,
-                          batched=("params", "data"))
-    w = jax.vmap(end_to_end)(traj.params)  # (S, d)
-    P = jax.vmap(lambda A: jnp.linalg.pinv(A) @ A)(X)  # (S, d, d)
-    Pw = jnp.einsum("sij,sj->si", P, w)
-    rowspace_err = jnp.linalg.norm(Pw - jnp.einsum("sij,j->si", P, w_star), axis=1) / jnp.linalg.norm(w_star)
-    orth = jnp.linalg.norm(w - Pw, axis=1) / jnp.linalg.norm(w_star)
-    r = np.asarray(risk(_angle(w.T, w_star)))
-    return {"risk": r, "lr": lr, "rowspace_rel_error": np.asarray(rowspace_err), "orth_rel_norm": np.asarray(orth),
-            "final_loss": np.asarray(traj.metrics["train_loss"][:, -1])}
+    traj = dynamics.sweep(params0, dynamics.Data(X=Xp, targets=Xp @ w_star), dynamics.Hyper(lr=member_lr), spec,
+                          batched=("params", "data", "hyper"))
+    r, rowspace_err, orth = (np.asarray(a) for a in _deep_post(traj.params, Xp, w_star, tab, kind=kind))
+    return [{"n": n, "risk": r[j * S:(j + 1) * S], "lr": lrs[j],
+             "rowspace_rel_error": rowspace_err[j * S:(j + 1) * S], "orth_rel_norm": orth[j * S:(j + 1) * S]}
+            for j, n in enumerate(ns_deep)]
 
 
 def run(cfg, ctx) -> Result:
@@ -266,7 +382,9 @@ def run(cfg, ctx) -> Result:
     k_teacher, k_geo = jax.random.split(root)
     w_star = jax.random.normal(k_teacher, (d,), jnp.zeros(()).dtype)
     w_star = w_star / jnp.linalg.norm(w_star)
-    metrics: dict = {"ns": ns, "linear_ns": np.asarray(cfg.get("linear.ns"), np.int64),
+    metrics: dict = {"ns": ns, "steps": dynamics.EngineSpec(steps=cfg.get("deep.steps"),
+                                                            record_every=cfg.get("deep.steps")).recorded_steps,
+                     "linear_ns": np.asarray(cfg.get("linear.ns"), np.int64),
                      "deep_ns": np.asarray(cfg.get("deep.ns"), np.int64),
                      "deep_depths": np.asarray(cfg.get("deep.depths"), np.int64)}
     summary: dict = {"d": d, "mc_sets": M["sets"], "deep_sets": cfg.get("deep.sets"), "geometries": list(D["geometries"]),
@@ -278,8 +396,15 @@ def run(cfg, ctx) -> Result:
     for done, kind in enumerate(D["geometries"]):
         key = jax.random.fold_in(k_geo, gidx[kind])
         params = _geom_params(cfg, kind)
-        risk = exact_risk_fn(kind, d, M["quadrature"], **params)
-        R = _mc_linear(kind, key, w_star, ns, M["sets"], params, risk)  # (S, len(ns))
+        tab = _risk_table(kind, d, M["quadrature"], **params)
+        n_keep = min(M["sets"], max(1, M["check_sets"], cfg.get("linear.sets"),
+                                    cfg.get("deep.sets") if cfg.get("deep.depths") else 0))
+        dr = _draws(_set_keys(key, M["sets"]), jax.random.fold_in(key, 2**30), jax.random.fold_in(key, 2**31 - 1),
+                    w_star, jnp.asarray(_cols(ns, d)), tab, spectral.default_rank_tol(np.zeros((int(ns[-1]), d))),
+                    kind=kind, n_max=int(ns[-1]), n_test=int(M["n_test"]), n_check=int(M["check_sets"]),
+                    n_keep=int(n_keep), p_samples=int(cfg.get("bound.p_samples")),
+                    batch=int(min(M["sets"], max(256, n_keep))), pstat=_static(params))
+        R = np.asarray(dr["R"])  # (S, len(ns))
         mean, se = R.mean(axis=0), R.std(axis=0, ddof=1) / np.sqrt(M["sets"])
         # bounds: exact p (β grid with the cone's margin γ included) and empirical p (cross-check)
         grid = np.linspace(0.0, 0.5 * np.pi, cfg.get("bound.grid"))
@@ -287,9 +412,7 @@ def run(cfg, ctx) -> Result:
             grid = np.unique(np.append(grid, 0.5 * np.pi - params["psi_max"]))
         p_exact = lambda th, kind=kind, params=params: data.geometry_p(kind, th, d, **params)  # noqa: E731
         bound = np.asarray(bounds.pl_bound(ns, p_exact, grid=jnp.asarray(grid)))
-        ang = bounds.angle_to_boundary(_sample(kind, jax.random.fold_in(key, 2**31 - 1), cfg.get("bound.p_samples"),
-                                               w_star, params), w_star)
-        bound_emp = np.asarray(bounds.pl_bound(ns, bounds.empirical_p(ang), grid=jnp.asarray(grid)))
+        bound_emp = np.asarray(bounds.pl_bound(ns, bounds.empirical_p(dr["angles"]), grid=jnp.asarray(grid)))
         holds = mean <= bound + 3 * se
         diff = R[:, 1:] - R[:, :-1]
         dmean, dse = diff.mean(axis=0), diff.std(axis=0, ddof=1) / np.sqrt(M["sets"])
@@ -310,16 +433,21 @@ def run(cfg, ctx) -> Result:
             g["mc_vs_exact_max_abs_z"] = float(np.max(np.abs(mean - exact) / np.where(se > 0, se, np.inf)))
             g["mc_vs_exact_max_abs_error"] = float(np.max(np.abs(mean - exact)))
         if M["check_sets"] >= 2:
-            g["test_point_check"] = _test_point_check(kind, key, w_star, ns, M["check_sets"], M["n_test"], params, R)
+            g["test_point_check"] = _test_point_summary(np.asarray(dr["tp"]), R, M["n_test"])
         if cfg.get("linear.sets") > 0:
-            g["trained_linear"] = _train_linear_check(kind, key, w_star, cfg, params)
+            g["trained_linear"] = _train_linear_check(kind, key, w_star, cfg, params, dr["X"])
             g["trained_linear_max_rel_error"] = max(e["rel_error_to_P_w_star"] for e in g["trained_linear"])
+        metrics[f"{kind}_eigvals"] = np.asarray(dr["eigvals"])  # first MC set, n = max(ns)
+        if done == 0:
+            metrics["eigvals"] = metrics[f"{kind}_eigvals"]
         deep_summary = {}
+        if cfg.get("deep.depths"):
+            Xp, lam_max = _deep_sets(cfg, dr["X"])
         for N in cfg.get("deep.depths"):
             rows = {"risk_mean": [], "risk_se": [], "linear_same_sets_mean": [], "paired_diff_mean": [],
                     "paired_diff_se": [], "rowspace_rel_error_max": [], "orth_rel_norm_mean": [], "lr": []}
-            for n in cfg.get("deep.ns"):
-                res = _train_deep(kind, key, w_star, cfg, params, risk, N, n)
+            for res in _train_deep(kind, key, w_star, cfg, Xp, lam_max, tab, N):
+                n = res["n"]
                 S = res["risk"].shape[0]
                 lin = R[:S, int(np.flatnonzero(ns == n)[0])]
                 dd = res["risk"] - lin
