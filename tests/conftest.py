@@ -33,3 +33,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def preset_run(tmp_path_factory):
+    """``preset_run(name)`` → the run directory of preset ``name`` at its reduced test size
+    (tests/presets_reduced.py), run once per session and shared by every test that reads it."""
+    from presets_reduced import run_preset
+
+    cache: dict = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = run_preset(name, tmp_path_factory.mktemp(name) / "run")
+        return cache[name]
+
+    return get

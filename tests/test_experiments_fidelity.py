@@ -1,79 +1,19 @@
-"""F3 confidence, F8 fidelity, F9 ensemble_attention presets at reduced size: complete run
-directories, exact re-runs from config.toml, labelled figures, and facts about the outputs."""
+"""F3 confidence, F8 fidelity, F9 ensemble_attention: facts about the outputs (the run-directory
+contract is in test_presets.py)."""
 import json
 
 import numpy as np
 import pytest
 
 from linkd import cli
-from linkd.plotting import check_figure
-
-CASES = {
-    "confidence": ["data.n=40", "data.d=20", "data.n_test=200", "data.seeds=2", "teacher.steps=10",
-                   "student.steps=20", "record.every=5", "record.bins=8"],
-    "fidelity": ["data.d=8", "data.n_values=2,4,8,16", "data.n_curves=4,16", "data.n_test=300", "data.seeds=2",
-                 "data.exponent=1.0", "train.steps=1000", "record.every=20", "record.points=10"],
-    "ensemble_attention": ["data.n=30", "data.d=10", "data.n_test=200", "data.seeds=2", "augment.strengths=0,0.3,0.8",
-                           "teachers.steps=40", "student.steps=40", "record.top_k=3"],
-}
-FILES = ["config.toml", "meta.json", "metrics.npz", "summary.json"]
-
-
-def _sets(preset):
-    return [a for kv in CASES[preset] for a in ("--set", kv)]
-
-
-def _run(preset, out):
-    assert cli.main(["run", preset, *_sets(preset), "--out", str(out), "--quiet"]) == 0
-    return out
-
-
-@pytest.fixture(scope="module", params=sorted(CASES))
-def run_dir(request, tmp_path_factory):
-    return request.param, _run(request.param, tmp_path_factory.mktemp(request.param) / "run")
 
 
 def _summary(out):
     return json.loads((out / "summary.json").read_text())
 
 
-def test_run_directory_is_complete(run_dir):
-    _, out = run_dir
-    for f in FILES:
-        assert (out / f).is_file(), f
-    figs = sorted(p.name for p in (out / "figures").iterdir())
-    assert figs and {p.rsplit(".", 1)[1] for p in figs} == {"pdf", "png"}
-    assert json.loads((out / "meta.json").read_text())["x64"] is True
-    npz = np.load(out / "metrics.npz")
-    assert "steps" in npz and "eigvals" in npz
-
-
-def test_rerun_from_written_config_reproduces_metrics_exactly(run_dir, tmp_path):
-    _, out = run_dir
-    again = tmp_path / "again"
-    assert cli.main(["run", str(out / "config.toml"), "--out", str(again), "--quiet", "--no-figures"]) == 0
-    a, b = np.load(out / "metrics.npz"), np.load(again / "metrics.npz")
-    assert sorted(a.files) == sorted(b.files)
-    for k in a.files:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
-def test_figures_are_labelled_and_sized(run_dir):
-    from linkd.experiments import base
-    from linkd.rundir import load_run
-
-    name, out = run_dir
-    run = load_run(out)
-    figs = base.get(name).figures(run.metrics, run.summary, run.config)
-    assert figs
-    for stem, fig in figs.items():
-        assert check_figure(fig) == [], stem
-
-
-def test_confidence_slopes_finite_and_scatter_consistent(run_dir):
-    name, out = run_dir
-    if name != "confidence":
-        pytest.skip("confidence only")
+def test_confidence_slopes_finite_and_scatter_consistent(preset_run):
+    out = preset_run("confidence")
     s, m = _summary(out), np.load(out / "metrics.npz")
     for split in ("train", "test"):
         assert np.isfinite(s[f"{split}_slope"]) and s[f"{split}_slope_gt_1"] == (s[f"{split}_slope"] > 1)
@@ -83,10 +23,8 @@ def test_confidence_slopes_finite_and_scatter_consistent(run_dir):
         assert len(m[f"{split}_bin_x"]) == 8 and np.all(np.diff(m[f"{split}_bin_x"]) >= 0)
 
 
-def test_fidelity_limits(run_dir):
-    name, out = run_dir
-    if name != "fidelity":
-        pytest.skip("fidelity only")
+def test_fidelity_limits(preset_run):
+    out = preset_run("fidelity")
     m, s = np.load(out / "metrics.npz"), _summary(out)
     n, d = m["n_values"], s["d"]
     # n >= d: the converged student equals the teacher — agreement 1, KL 0
@@ -131,10 +69,8 @@ def test_fidelity_binary_kl_matches_metrics():
     assert np.isclose(binary_kl_from_logits(zT, zS), ref, rtol=1e-10)
 
 
-def test_ensemble_attention_facts(run_dir):
-    name, out = run_dir
-    if name != "ensemble_attention":
-        pytest.skip("ensemble_attention only")
+def test_ensemble_attention_facts(preset_run):
+    out = preset_run("ensemble_attention")
     m, s = np.load(out / "metrics.npz"), _summary(out)
     # no augmentation: teachers trained from zero on identical data are identical
     assert np.all(m["iou_topk"][0] == 1.0) and np.all(m["teacher_agreement"][0] == 1.0)

@@ -1,5 +1,5 @@
-"""F5 pl_risk, F6 pl_convergence, F7 self_distillation presets: complete run directories, exact
-re-runs from config.toml, labelled/sized figures, and the facts each figure is meant to show."""
+"""F5 pl_risk, F6 pl_convergence, F7 self_distillation: the facts each figure is meant to show
+(the run-directory contract is in test_presets.py)."""
 import json
 
 import jax
@@ -8,71 +8,15 @@ import numpy as np
 import pytest
 
 from linkd import cli, data
-from linkd.plotting import check_figure
-
-CASES = {
-    "pl_risk": ["--set", "data.d=12", "--set", "data.ns=1,2,4,8", "--set", "mc.sets=200",
-                "--set", "mc.check_sets=20", "--set", "mc.n_test=200", "--set", "bound.p_samples=2000",
-                "--set", "bound.grid=401", "--set", "linear.ns=2", "--set", "linear.sets=1",
-                "--set", "deep.depths=2", "--set", "deep.ns=4", "--set", "deep.sets=4", "--set", "deep.steps=300",
-                "--set", "deep.width=8"],
-    "pl_convergence": ["--set", "data.n=4", "--set", "data.d=10", "--set", "model.depths=2,3",
-                       "--set", "model.width=6", "--set", "model.init_scales=0.03,0.1",
-                       "--set", "train.steps=300"],
-    "self_distillation": ["--set", "data.n_test=100"],
-}
-FILES = ["config.toml", "meta.json", "metrics.npz", "summary.json"]
-
-
-def _run(preset, out, extra=()):
-    assert cli.main(["run", preset, *CASES[preset], *extra, "--out", str(out), "--quiet"]) == 0
-    return out
-
-
-@pytest.fixture(scope="module", params=sorted(CASES))
-def run_dir(request, tmp_path_factory):
-    return request.param, _run(request.param, tmp_path_factory.mktemp(request.param) / "run")
+from presets_reduced import overrides
 
 
 def _summary(out):
     return json.loads((out / "summary.json").read_text())
 
 
-def test_run_directory_is_complete(run_dir):
-    name, out = run_dir
-    for f in FILES:
-        assert (out / f).is_file(), f
-    figs = sorted(p.name for p in (out / "figures").iterdir())
-    assert figs == [f"{name}.pdf", f"{name}.png"]
-    assert json.loads((out / "meta.json").read_text())["x64"] is True
-
-
-def test_rerun_from_written_config_reproduces_metrics_exactly(run_dir, tmp_path):
-    _, out = run_dir
-    again = tmp_path / "again"
-    assert cli.main(["run", str(out / "config.toml"), "--out", str(again), "--quiet", "--no-figures"]) == 0
-    a, b = np.load(out / "metrics.npz"), np.load(again / "metrics.npz")
-    assert sorted(a.files) == sorted(b.files)
-    for k in a.files:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
-def test_figures_are_labelled_and_sized(run_dir):
-    from linkd.experiments import base
-    from linkd.rundir import load_run
-
-    name, out = run_dir
-    run = load_run(out)
-    figs = base.get(name).figures(run.metrics, run.summary, run.config)
-    assert set(figs) == {name}
-    for stem, fig in figs.items():
-        assert check_figure(fig) == [], stem
-
-
-def test_pl_risk_bound_monotonicity_and_trained_students(run_dir):
-    name, out = run_dir
-    if name != "pl_risk":
-        pytest.skip("pl_risk only")
+def test_pl_risk_bound_monotonicity_and_trained_students(preset_run):
+    out = preset_run("pl_risk")
     s = _summary(out)
     for g in ("margin_cone", "power_law", "isotropic"):
         r = s[g]
@@ -87,10 +31,8 @@ def test_pl_risk_bound_monotonicity_and_trained_students(run_dir):
     assert np.allclose(s["isotropic"]["bound"], 1.0)  # vacuous: no class separation
 
 
-def test_pl_convergence_invariant_and_limits(run_dir):
-    name, out = run_dir
-    if name != "pl_convergence":
-        pytest.skip("pl_convergence only")
+def test_pl_convergence_invariant_and_limits(preset_run):
+    out = preset_run("pl_convergence")
     s = _summary(out)
     m = np.load(out / "metrics.npz")
     assert s["W1_invariant_max_err"] < 1e-12  # W1(t)(I-P) frozen at round-off
@@ -100,10 +42,8 @@ def test_pl_convergence_invariant_and_limits(run_dir):
         assert s[f"deep{N}"]["orth_shrinks_with_init_scale"]
 
 
-def test_self_distillation_collapse_and_u_shape(run_dir):
-    name, out = run_dir
-    if name != "self_distillation":
-        pytest.skip("self_distillation only")
+def test_self_distillation_collapse_and_u_shape(preset_run):
+    out = preset_run("self_distillation")
     s = _summary(out)
     for which in ("noisy", "clean"):
         lo, hi = s[which]["collapse_bounds"]
@@ -137,7 +77,7 @@ def test_exact_risk_matches_test_points(kind, params):
     ("self_distillation", "rounds.eps_fraction=0", "rounds.eps_fraction"),
 ])
 def test_bad_input_exits_2_naming_the_key(preset, override, needle, tmp_path, capsys):
-    code = cli.main(["run", preset, *CASES[preset], "--set", override, "--out", str(tmp_path / "bad"), "--quiet"])
+    code = cli.main(["run", preset, *overrides(preset), "--set", override, "--out", str(tmp_path / "bad"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and needle in err[0]
 

@@ -63,7 +63,9 @@ def run(cfg, ctx) -> Result:
     f_true = np.sin(w * xt)
     G = np.asarray(cf.rbf_gram(x, x, ell), dtype=np.float64) / K
     g_test = np.asarray(cf.rbf_gram(xt, x, ell), dtype=np.float64) / K
-    metrics = {"rounds": np.arange(1, R["rounds"] + 1), "x": x, "x_test": xt, "y_noisy": y_noisy, "y_clean": y_clean,
+    rounds = np.arange(1, R["rounds"] + 1)
+    # `steps` (run-directory contract): the recorded axis, here the self-distillation round t
+    metrics = {"rounds": rounds, "steps": rounds, "x": x, "x_test": xt, "y_noisy": y_noisy, "y_clean": y_clean,
                "f_true_test": f_true, "directions": np.asarray(R["directions"], np.int64)}
     summary = {"K": K, "lengthscale": ell}
     for name, y in (("noisy", y_noisy), ("clean", y_clean)):
