@@ -1,0 +1,283 @@
+"""The claim registry: every checked statement of the five papers is a :class:`Claim`.
+
+A claim function has the signature ``fn(size: str = "fast", corrupt=None) -> ClaimResult``:
+
+* ``size`` — ``"fast"`` (CI sizes, seconds) or ``"full"`` (paper-scale sizes and Monte Carlo counts);
+* ``corrupt`` — ``None``, or a callable that transforms the *prediction* (closed form, bound or
+  limit) before it is compared with the measurement. A plain callable acts on the final
+  prediction; a :class:`Breaker` names the ingredient it acts on (``part``: ``"prediction"``,
+  ``"eigvals"``, ``"X"`` for the projection, ``"T_teacher"``, ``"p_fn"``, ...). Tests use this hook
+  to show that every exact and bound claim *fails* on a broken prediction: a check that cannot
+  fail is a defect.
+
+:meth:`Claim.run` times the function and returns the claim record of design.md
+(``{"id", "paper", "statement", "kind", "measured", "predicted", "error", "tolerance", "passed",
+"seconds", "params"}`` plus ``"note"`` and, for qualitative claims, ``"status"``).
+
+Kinds: ``exact`` (closed form vs simulation, |error| ≤ tolerance), ``bound`` (an inequality; the
+error is the signed violation), ``monotone`` (an ordering, Monte Carlo or deterministic) and
+``qualitative`` (a paper's empirical finding in a linear analogue: ``status`` is ``"reproduced"``
+or ``"not reproduced"``; ``passed`` mirrors it but does not gate the exit code).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+KINDS = ("exact", "bound", "monotone", "qualitative")
+GATING_KINDS = ("exact", "bound", "monotone")  # a failure of these makes `linkd check` exit 1
+SIZES = ("fast", "full")
+PAPERS = ("phuong_lampert", "nagarajan", "mobahi", "stanton", "guo")
+RECORD_KEYS = ("id", "paper", "statement", "kind", "measured", "predicted", "error", "tolerance", "passed",
+               "seconds", "params")
+MAX_LIST = 12  # longer arrays are summarised in the record (the comparison always uses all entries)
+
+_REGISTRY: dict[str, "Claim"] = {}
+_LOADED = {"done": False}
+
+
+# ------------------------------------------------------------------------------------ corruption
+
+
+@dataclasses.dataclass(frozen=True)
+class Breaker:
+    """A deliberate error in one ingredient of a claim's prediction (used by the tests).
+
+    ``part`` names the ingredient (``"prediction"`` = the final predicted value), ``fn`` maps
+    the correct ingredient to the broken one, ``name`` says what goes wrong."""
+
+    name: str
+    fn: Callable[[Any], Any]
+    part: str = "prediction"
+
+    def __call__(self, value):
+        return self.fn(value)
+
+
+def apply(corrupt: Callable | None, part: str, value):
+    """``value`` passed through ``corrupt`` if ``corrupt`` targets ``part`` (plain callables
+    target ``"prediction"``); unchanged otherwise."""
+    if corrupt is None:
+        return value
+    if getattr(corrupt, "part", "prediction") != part:
+        return value
+    return corrupt(value)
+
+
+def scale(factor: float = 1.0 + 1e-3) -> Breaker:
+    """The generic breaker: the prediction multiplied by ``factor``."""
+    return Breaker(f"prediction x {factor:g}", lambda p: _map(p, lambda a: a * factor))
+
+
+def _map(p, f):
+    if isinstance(p, (tuple, list)):
+        return type(p)(_map(q, f) for q in p)
+    return f(np.asarray(p, dtype=np.float64))
+
+
+# ------------------------------------------------------------------------------------ results
+
+
+@dataclasses.dataclass
+class ClaimResult:
+    """What a claim function returns; :meth:`Claim.run` turns it into the record."""
+
+    measured: Any
+    predicted: Any
+    error: float
+    passed: bool
+    params: dict = dataclasses.field(default_factory=dict)
+    note: str = ""
+    status: str | None = None  # qualitative: "reproduced" / "not reproduced"
+
+
+def jsonable(x, max_list: int = MAX_LIST):
+    """JSON-safe scalar or short list (long arrays summarised as {"shape", "max_abs", "first"})."""
+    if x is None or isinstance(x, (bool, str)):
+        return x
+    if isinstance(x, dict):
+        return {str(k): jsonable(v, max_list) for k, v in x.items()}
+    if isinstance(x, (tuple, list)) and any(isinstance(v, (dict, str, tuple, list)) for v in x):
+        return [jsonable(v, max_list) for v in x]
+    a = np.asarray(x)
+    if a.dtype == bool:
+        return bool(a) if a.ndim == 0 else [bool(v) for v in a.ravel()[:max_list]]
+    if a.dtype.kind in "iu":
+        return int(a) if a.ndim == 0 else [int(v) for v in a.ravel()][:max_list] if a.size <= max_list else \
+            {"shape": list(a.shape), "max_abs": int(np.max(np.abs(a))), "first": [int(v) for v in a.ravel()[:4]]}
+    a = a.astype(np.float64)
+    f = lambda v: None if not math.isfinite(v) else float(f"{v:.10g}")  # noqa: E731
+    if a.ndim == 0:
+        v = float(a)
+        return f(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan")
+    if a.size <= max_list:
+        return [f(float(v)) for v in a.ravel()]
+    return {"shape": list(a.shape), "max_abs": f(float(np.max(np.abs(a)))), "first": [f(float(v)) for v in a.ravel()[:4]]}
+
+
+def _finite(x) -> bool:
+    return bool(np.all(np.isfinite(np.asarray(x, dtype=np.float64))))
+
+
+def exact(measured, predicted, tol: float, *, relative: bool = False, params=None, note: str = "",
+          shown=None) -> ClaimResult:
+    """|measured − predicted| (max over entries; divided by max|predicted| if ``relative``) ≤ tol.
+
+    ``shown``: optional (measured, predicted) to put in the record instead of the full arrays."""
+    m = np.asarray(measured, dtype=np.float64)
+    p = np.asarray(predicted, dtype=np.float64)
+    if m.shape != p.shape:
+        return ClaimResult(jsonable(m), jsonable(p), float("inf"), False, params or {},
+                           (note + f" shape mismatch {m.shape} vs {p.shape}").strip())
+    err = float(np.max(np.abs(m - p))) if m.size else 0.0
+    if relative:
+        err /= max(float(np.max(np.abs(p))), 1e-300)
+    passed = _finite(m) and _finite(p) and err <= tol
+    sm, sp = shown if shown is not None else (m, p)
+    return ClaimResult(jsonable(sm), jsonable(sp), err, bool(passed), params or {}, note)
+
+
+def upper_bound(measured, bound, se=None, *, n_se: float = 3.0, params=None, note: str = "") -> ClaimResult:
+    """measured ≤ bound (+ n_se·se): the error is max (measured − bound)/se in standard errors
+    (or the plain violation max(measured − bound) when ``se`` is None); tolerance n_se (or 0)."""
+    m = np.asarray(measured, dtype=np.float64)
+    b = np.asarray(bound, dtype=np.float64)
+    if se is None:
+        err = float(np.max(m - b))
+        passed = _finite(m) and _finite(b) and err <= 0.0
+    else:
+        s = np.asarray(se, dtype=np.float64)
+        excess = m - b
+        z = np.where(excess <= 0, excess / np.maximum(s, 1e-300), np.where(s > 0, excess / np.where(s > 0, s, 1), np.inf))
+        err = float(np.max(z))
+        passed = _finite(m) and _finite(b) and err <= n_se
+    return ClaimResult(jsonable(m), jsonable(b), err, bool(passed), params or {}, note)
+
+
+def qualitative(reproduced: bool, measured, predicted, *, error=float("nan"), params=None, note: str = "") -> ClaimResult:
+    return ClaimResult(jsonable(measured), jsonable(predicted), error, bool(reproduced), params or {}, note,
+                       "reproduced" if reproduced else "not reproduced")
+
+
+# ------------------------------------------------------------------------------------ claims
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One checked statement.
+
+    Attributes:
+      id: ``paper_prefix.short_name`` (e.g. ``pl.limit_underdetermined``).
+      paper: one of :data:`PAPERS`.
+      statement: what is claimed, with the formula, in one or two sentences.
+      kind: one of :data:`KINDS`.
+      tolerance: the pass threshold on ``error`` (None for qualitative claims).
+      tolerance_reason: why the tolerance is that (round-off, stopping tolerance, MC error).
+      function: ``fn(size="fast", corrupt=None) -> ClaimResult``.
+      breakers: deliberate errors that must make the claim fail (exact and bound claims).
+    """
+
+    id: str
+    paper: str
+    statement: str
+    kind: str
+    tolerance: float | None
+    tolerance_reason: str
+    function: Callable[..., ClaimResult]
+    breakers: tuple = ()
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id}: kind = {self.kind!r}; allowed: {KINDS}")
+        if self.kind != "qualitative" and self.tolerance is None:
+            raise ValueError(f"claim {self.id}: a {self.kind} claim needs a tolerance")
+        if not self.tolerance_reason:
+            raise ValueError(f"claim {self.id}: state why the tolerance is what it is (tolerance_reason)")
+
+    @property
+    def gating(self) -> bool:
+        return self.kind in GATING_KINDS
+
+    def run(self, size: str = "fast", corrupt: Callable | None = None) -> dict:
+        """Run the claim and return its record (exceptions become a failed record with a note)."""
+        if size not in SIZES:
+            raise ValueError(f"size = {size!r}; allowed: {SIZES}")
+        t0 = time.perf_counter()
+        try:
+            _require_x64()
+            res = self.function(size=size, corrupt=corrupt)
+            if not isinstance(res, ClaimResult):
+                raise TypeError(f"claim function returned {type(res).__name__}, not ClaimResult")
+        except Exception as e:  # a crash is a failure of the claim, reported, not a crash of the runner
+            msg = " ".join(str(e).split())[:400]
+            res = ClaimResult(None, None, float("nan"), False, {}, f"error: {type(e).__name__}: {msg}",
+                              "not reproduced" if self.kind == "qualitative" else None)
+        seconds = time.perf_counter() - t0
+        rec = {
+            "id": self.id,
+            "paper": self.paper,
+            "statement": self.statement,
+            "kind": self.kind,
+            "measured": res.measured,
+            "predicted": res.predicted,
+            "error": jsonable(res.error),
+            "tolerance": self.tolerance,
+            "passed": bool(res.passed),
+            "seconds": round(seconds, 3),
+            "params": jsonable(dict(res.params, size=size)),
+        }
+        if res.note:
+            rec["note"] = res.note
+        if self.kind == "qualitative":
+            rec["status"] = res.status or ("reproduced" if res.passed else "not reproduced")
+        return rec
+
+
+def _require_x64():
+    import jax
+
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError("float64 is off: call jax.config.update('jax_enable_x64', True) first "
+                           "(the runner does this)")
+
+
+def register(*, id: str, paper: str, statement: str, kind: str, tolerance: float | None, tolerance_reason: str,
+             breakers: tuple = ()):
+    """Decorator: register ``fn(size, corrupt) -> ClaimResult`` as a claim (ids are unique)."""
+
+    def deco(fn):
+        if id in _REGISTRY:
+            raise ValueError(f"claim id {id!r} is registered twice")
+        _REGISTRY[id] = Claim(id, paper, " ".join(statement.split()), kind, tolerance,
+                              " ".join(tolerance_reason.split()), fn, tuple(breakers))
+        return fn
+
+    return deco
+
+
+def unregister(id: str) -> None:
+    """Remove a claim (tests register throwaway claims)."""
+    _REGISTRY.pop(id, None)
+
+
+def _load() -> None:
+    if not _LOADED["done"]:
+        for paper in PAPERS:
+            importlib.import_module(f"proofs_check.{paper}")
+        _LOADED["done"] = True
+
+
+def all_claims() -> list[Claim]:
+    """Every registered claim, in registration order (papers in :data:`PAPERS` order)."""
+    _load()
+    return list(_REGISTRY.values())
+
+
+def get(id: str) -> Claim:
+    _load()
+    return _REGISTRY[id]
