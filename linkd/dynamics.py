@@ -272,28 +272,38 @@ def _trajectory(params0, data: Data, hyper: Hyper, key, spec: EngineSpec):
         bad = jnp.where((bad < 0) & ~ok, first, bad)
         return (params, opt_state, bad), None
 
-    def chunk(carry, t0, length):
-        carry, _ = jax.lax.scan(step, carry, t0 + jnp.arange(length))
-        return carry
+    carry = (params0, opt.init(params0), jnp.asarray(-1))
+    carry, coeffs, metrics = scan_recorded(carry, step, lambda c, t: _record(c[0], data, hyper, t, spec), spec)
+    return coeffs, metrics, carry[0], carry[2]
 
+
+def scan_recorded(carry, step_fn, record_fn, spec: EngineSpec):
+    """The recording schedule shared by every engine: ``spec.steps`` applications of
+    ``step_fn(carry, t) -> (carry, None)`` as nested scans, with ``record_fn(carry, t) ->
+    (coeffs or None, metrics dict)`` at steps 0, k, 2k, ..., T (``spec.recorded_steps``).
+    Returns ``(carry, coeffs (R, ...) or None, metrics {name: (R,)})``."""
     k = spec.record_every
     n_full, rem = divmod(spec.steps, k)
-    carry = (params0, opt.init(params0), jnp.asarray(-1))
-    c0, r0 = _record(params0, data, hyper, jnp.asarray(0), spec)
+
+    def chunk(carry, t0, length):
+        carry, _ = jax.lax.scan(step_fn, carry, t0 + jnp.arange(length))
+        return carry
+
+    c0, r0 = record_fn(carry, jnp.asarray(0))
 
     def outer(carry, i):
         carry = chunk(carry, i * k, k)
-        return carry, _record(carry[0], data, hyper, (i + 1) * k, spec)
+        return carry, record_fn(carry, (i + 1) * k)
 
     carry, (cs, rs) = jax.lax.scan(outer, carry, jnp.arange(n_full))
     coeffs = None if c0 is None else jnp.concatenate([c0[None], cs])
     metrics = {name: jnp.concatenate([r0[name][None], rs[name]]) for name in r0}
     if rem:
         carry = chunk(carry, n_full * k, rem)
-        cl, rl = _record(carry[0], data, hyper, jnp.asarray(spec.steps), spec)
+        cl, rl = record_fn(carry, jnp.asarray(spec.steps))
         coeffs = None if cl is None else jnp.concatenate([coeffs, cl[None]])
         metrics = {name: jnp.concatenate([metrics[name], rl[name][None]]) for name in metrics}
-    return coeffs, metrics, carry[0], carry[2]
+    return carry, coeffs, metrics
 
 
 _trajectory_jit = jax.jit(_trajectory, static_argnames=("spec",))

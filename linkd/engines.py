@@ -300,30 +300,7 @@ class _EigenArgs(NamedTuple):
     offset: Array | None
 
 
-def _nested_scan(carry, step_fn, record_fn, spec: D.EngineSpec):
-    """dynamics._trajectory's recording schedule: records at 0, k, 2k, ..., T."""
-    k = spec.record_every
-    n_full, rem = divmod(spec.steps, k)
-
-    def chunk(carry, t0, length):
-        carry, _ = jax.lax.scan(step_fn, carry, t0 + jnp.arange(length))
-        return carry
-
-    c0, r0 = record_fn(carry, jnp.asarray(0))
-
-    def outer(carry, i):
-        carry = chunk(carry, i * k, k)
-        return carry, record_fn(carry, (i + 1) * k)
-
-    carry, (cs, rs) = jax.lax.scan(outer, carry, jnp.arange(n_full))
-    coeffs = None if c0 is None else jnp.concatenate([c0[None], cs])
-    metrics = {name: jnp.concatenate([r0[name][None], rs[name]]) for name in r0}
-    if rem:
-        carry = chunk(carry, n_full * k, rem)
-        cl, rl = record_fn(carry, jnp.asarray(spec.steps))
-        coeffs = None if cl is None else jnp.concatenate([coeffs, cl[None]])
-        metrics = {name: jnp.concatenate([metrics[name], rl[name][None]]) for name in metrics}
-    return carry, coeffs, metrics
+_nested_scan = D.scan_recorded  # one recording schedule for every engine
 
 
 def _eigen_traj(c0, a: _EigenArgs, hyper: D.Hyper, spec: D.EngineSpec, rec: _Rec):
