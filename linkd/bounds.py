@@ -19,7 +19,6 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import betainc
 from scipy import integrate
 from scipy.special import betaln, xlogy
 
@@ -87,11 +86,11 @@ def empirical_p(angles: Array) -> Callable[[Array], Array]:
 
 def iso_gaussian_p(theta: Array, d: int) -> Array:
     r"""Exact :math:`p(\theta)` for isotropic x in :math:`\mathbb{R}^d`:
-    :math:`P[\sin^2\bar\theta \le \sin^2\theta] = I_{\sin^2\theta}(1/2, (d-1)/2)` (d ≥ 2)."""
-    if not isinstance(d, (int, np.integer)) or d < 2:
-        raise ValueError(f"d must be an integer >= 2; got {d!r}")
-    theta = jnp.clip(jnp.asarray(theta, dtype=jnp.zeros(()).dtype), 0.0, HALF_PI)
-    return betainc(0.5, 0.5 * (d - 1), jnp.sin(theta) ** 2)
+    :math:`P[\sin^2\bar\theta \le \sin^2\theta] = I_{\sin^2\theta}(1/2, (d-1)/2)` (d ≥ 2).
+    The same function as :func:`linkd.data.isotropic_p` (one implementation)."""
+    from linkd.data import isotropic_p
+
+    return isotropic_p(theta, d)
 
 
 def pl_bound(n, p_fn: Callable[[Array], Array], grid: int | Array = 2001) -> Array:
