@@ -316,15 +316,22 @@ _trajectory_jit = jax.jit(_trajectory, static_argnames=("spec",))
 def default_lr(X: Array, family: str = "mse", fraction: float = 0.9, tau: float = 1.0, tau2_scale: bool = True) -> float:
     r"""A step of ``fraction`` × 1/L, L the loss's smoothness bound (:func:`linkd.losses.smoothness`).
 
-    For MSE, fraction 0.9 gives :math:`\eta\lambda_\max = 0.9` (monotone filters, theory §2.2)."""
-    lam_max = float(jnp.linalg.eigvalsh(X.T @ X / X.shape[0])[-1])
-    return fraction / L.smoothness(family, lam_max, tau, tau2_scale)
+    For MSE, fraction 0.9 gives :math:`\eta\lambda_\max = 0.9` (monotone filters, theory §2.2).
+    ``X`` may carry a leading sweep axis (S, n, d): λ_max is then the largest over the members, so
+    one shared step is stable for every member of the sweep."""
+    return fraction / L.smoothness(family, _lam_max(X), tau, tau2_scale)
+
+
+def _lam_max(X: Array) -> float:
+    """Largest eigenvalue of Σ̂ = XᵀX/n (the max over a leading sweep axis, if any)."""
+    X = jnp.asarray(X)
+    cov = jnp.einsum("...ni,...nj->...ij", X, X) / X.shape[-2]
+    return float(jnp.max(jnp.linalg.eigvalsh(cov)[..., -1]))
 
 
 def check_lr(lr: float, X: Array, family: str, tau: float = 1.0, tau2_scale: bool = True, name: str = "lr") -> None:
     """Refuse a step past the stability limit 2/L with an error naming the field and range."""
-    lam_max = float(jnp.linalg.eigvalsh(X.T @ X / X.shape[0])[-1])
-    limit = L.stability_limit(family, lam_max, tau, tau2_scale)
+    limit = L.stability_limit(family, _lam_max(X), tau, tau2_scale)
     if not (0.0 < float(lr) < limit):
         raise ConfigError(name, float(lr), f"0 < {name} < 2/L = {limit:.6g} (stability limit of the {family} loss on this data)")
 

@@ -49,10 +49,7 @@ def build_problem(cfg, seed: int) -> MSEProblem:
     """Draw the design, teacher and labels from ``seed`` (independent subkeys)."""
     D = cfg["data"]
     k_design, k_teacher, k_noise = jax.random.split(jax.random.key(seed), 3)
-    if D["spectrum"] == "power_law":
-        lam_pop = data.power_law_spectrum(D["d"], exponent=D["exponent"])
-    else:
-        lam_pop = data.exponential_spectrum(D["d"], rate=D["exponent"])
+    lam_pop = population_spectrum(D)
     design = data.make_design(k_design, D["n"], D["d"], lam_pop, n_test=D["n_test"], basis=D["basis"])
     w_star = data.linear_teacher(k_teacher, lam_pop, basis=design.basis, profile=D["teacher_profile"])
     y = data.regression_labels(k_noise, design.X, w_star, noise=D["noise"])
@@ -60,6 +57,13 @@ def build_problem(cfg, seed: int) -> MSEProblem:
     lr = float(cfg["train"]["lr_fraction"]) / float(sp.eigvals[0])
     return MSEProblem(design.X, y, design.X_test, design.X_test @ w_star, w_star, sp.eigvals, sp.basis,
                       spectral.min_norm_coeffs(design.X, y, sp.basis), lr)
+
+
+def population_spectrum(D) -> jnp.ndarray:
+    """The ``[data]`` section's population spectrum: ``spectrum`` kind with ``exponent`` as the
+    power-law exponent or the exponential rate (:func:`linkd.data.make_spectrum`)."""
+    param = "exponent" if D["spectrum"] == "power_law" else "rate"
+    return data.make_spectrum(D["spectrum"], D["d"], **{param: D["exponent"]})
 
 
 def train_mse(p: MSEProblem, targets, steps: int, record_every: int, *, labels=None, switch_step=None):
@@ -105,5 +109,5 @@ def check_lr(cfg) -> None:
         raise ConfigError("train.lr_fraction", frac, "0 < η·λ_max < 2 (stability limit of GD on the squared loss)")
 
 
-__all__ = ["DATA_SECTION", "TRAIN_SECTION", "MSEProblem", "build_problem", "train_mse", "errors",
+__all__ = ["DATA_SECTION", "TRAIN_SECTION", "MSEProblem", "build_problem", "population_spectrum", "train_mse", "errors",
            "test_mse_from_coeffs", "directions", "progress", "check_lr", "closed_form"]

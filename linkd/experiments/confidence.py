@@ -26,6 +26,7 @@ import numpy as np
 
 from linkd import data, dynamics, losses, metrics, spectral
 from linkd.config import Field
+from linkd.experiments._mse_common import population_spectrum
 from linkd.experiments.base import Experiment, Result, register
 
 _FRACTION = Field(float, 0.9, "η as a fraction of 1/L, L = λ_max(Σ̂)/4 (soft-CE smoothness); < 2 is stable",
@@ -62,10 +63,7 @@ SCHEMA = {
 def _problem(cfg, seed: int):
     """Designs, labels and Σ̂ eigenbases for ``data.seeds`` problems (stacked on axis 0)."""
     D = cfg["data"]
-    if D["spectrum"] == "power_law":
-        lam = data.power_law_spectrum(D["d"], exponent=D["exponent"])
-    else:
-        lam = data.exponential_spectrum(D["d"], rate=D["exponent"])
+    lam = population_spectrum(D)
     out = {k: [] for k in ("X", "X_test", "y", "y_test", "w_star", "eigvals", "basis")}
     for key in jax.random.split(jax.random.key(seed), D["seeds"]):
         k_design, k_teacher, k_flip = jax.random.split(key, 3)

@@ -31,9 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import data, dynamics, losses, metrics
+from linkd import data, dynamics, metrics
 from linkd.config import Field
 from linkd.errors import ConfigError
+from linkd.experiments._mse_common import population_spectrum
 from linkd.experiments.base import Experiment, Result, register
 
 _FRACTION = Field(float, 0.9, "η as a fraction of 1/L, L = λ_max(Σ̂)/4 (max over the sweep); < 2 is stable",
@@ -88,11 +89,6 @@ def validate(cfg) -> None:
         raise ConfigError("augment.strengths", "[]", "at least one strength")
 
 
-def _lr(X, fraction: float, tau: float = 1.0) -> float:
-    lam = float(jnp.max(jnp.linalg.eigvalsh(jnp.einsum("snd,sne->sde", X, X) / X.shape[1])[:, -1]))
-    return fraction / losses.smoothness("binary", lam, tau, True)
-
-
 def _train(X, targets, labels, lr, alpha, tau, steps):
     M, n, d = X.shape
     return dynamics.sweep(
@@ -111,8 +107,7 @@ def run(cfg, ctx) -> Result:
     D, A, Tc, St, R = cfg["data"], cfg["augment"], cfg["teachers"], cfg["student"], cfg["record"]
     strengths = [float(s) for s in A["strengths"]]
     G, S, m = len(strengths), D["seeds"], Tc["m"]
-    lam = (data.power_law_spectrum(D["d"], exponent=D["exponent"]) if D["spectrum"] == "power_law"
-           else data.exponential_spectrum(D["d"], rate=D["exponent"]))
+    lam = population_spectrum(D)
     # --- problems (per seed) and augmented copies (per strength, seed, teacher / student)
     Xs, Xts, ys, yts, aug_keys = [], [], [], [], []
     for key in jax.random.split(jax.random.key(ctx.seed), S):
@@ -134,7 +129,7 @@ def run(cfg, ctx) -> Result:
     X_T = jnp.stack([aug(g, s, j, X[s]) for g, s, j in members])
     y_T = jnp.stack([y[s] for g, s, j in members])
     ctx.progress(0, Tc["steps"] + St["steps"])
-    lr_T = _lr(X_T, Tc["lr_fraction"])
+    lr_T = dynamics.default_lr(X_T, "binary", Tc["lr_fraction"])
     teachers = _train(X_T, jnp.zeros(y_T.shape, X.dtype), y_T, lr_T, 1.0, 1.0, Tc["steps"])
     ctx.progress(Tc["steps"], Tc["steps"] + St["steps"])
     W_T = np.asarray(teachers.params).reshape(G, S, m, D["d"])
@@ -143,7 +138,7 @@ def run(cfg, ctx) -> Result:
     X_S = jnp.stack([aug(g, s, m, X[s]) if St["augment"] else X[s] for g, s in pairs])
     W_Tj = jnp.asarray(W_T.reshape(G * S, m, D["d"]))
     z_ens = jnp.einsum("pnd,pkd->pn", X_S, W_Tj) / m  # logit average on the student's inputs
-    lr_S = _lr(X_S, St["lr_fraction"], St["tau"])
+    lr_S = dynamics.default_lr(X_S, "binary", St["lr_fraction"], St["tau"])
     student = _train(X_S, z_ens, jnp.stack([y[s] for g, s in pairs]), lr_S, St["alpha"], St["tau"], St["steps"])
     ctx.progress(Tc["steps"] + St["steps"], Tc["steps"] + St["steps"])
     W_S = np.asarray(student.params).reshape(G, S, D["d"])

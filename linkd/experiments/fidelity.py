@@ -24,9 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import closed_form, data, dynamics, losses
+from linkd import closed_form, data, dynamics
 from linkd.config import Field
 from linkd.errors import ConfigError
+from linkd.experiments._mse_common import population_spectrum
 from linkd.experiments.base import Experiment, Result, register
 
 SCHEMA = {
@@ -63,16 +64,10 @@ def validate(cfg) -> None:
         raise ConfigError("data.n_values", "[]", "at least one size n")
 
 
-def _spectrum(D):
-    if D["spectrum"] == "power_law":
-        return data.power_law_spectrum(D["d"], exponent=D["exponent"])
-    return data.exponential_spectrum(D["d"], rate=D["exponent"])
-
-
 def _problem(cfg, seed: int):
     """Per seed: a pool of max(n) inputs, a test set and the teacher w*; stacked on axis 0."""
     D = cfg["data"]
-    lam = _spectrum(D)
+    lam = population_spectrum(D)
     n_max = max(max(D["n_values"]), max(D["n_curves"]))
     pools, tests, teachers = [], [], []
     for key in jax.random.split(jax.random.key(seed), D["seeds"]):
@@ -105,11 +100,6 @@ def _agreement(zT, zS) -> np.ndarray:
     return np.mean((np.asarray(zT) > 0) == (np.asarray(zS) > 0), axis=-1)
 
 
-def _lr(X, fraction: float) -> float:
-    lam_max = max(float(jnp.linalg.eigvalsh(x.T @ x / x.shape[0])[-1]) for x in X)
-    return fraction / losses.smoothness("binary", lam_max)
-
-
 def _train(pool, w_star, ns, steps: int, every: int, fraction: float, record: bool):
     """GD on the soft labels σ(Xw*) for every (n in ``ns``, seed) pair in ONE vmapped sweep.
 
@@ -121,7 +111,7 @@ def _train(pool, w_star, ns, steps: int, every: int, fraction: float, record: bo
     S, N, d = pool.shape
     Xs, lrs, lr_eff = [], [], []
     for n in ns:
-        lr = _lr(pool[:, :n], fraction)
+        lr = dynamics.default_lr(pool[:, :n], "binary", fraction)
         lrs.append(lr)
         Xs.append(pool * (jnp.arange(N) < n).astype(pool.dtype)[None, :, None])
         lr_eff += [lr * N / n] * S
