@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import closed_form, data, dynamics, spectral
+from linkd import data, dynamics, spectral
 from linkd.config import Field
 from linkd.errors import ConfigError
 
@@ -110,4 +110,4 @@ def check_lr(cfg) -> None:
 
 
 __all__ = ["DATA_SECTION", "TRAIN_SECTION", "MSEProblem", "build_problem", "population_spectrum", "train_mse", "errors",
-           "test_mse_from_coeffs", "directions", "progress", "check_lr", "closed_form"]
+           "test_mse_from_coeffs", "directions", "progress", "check_lr"]
