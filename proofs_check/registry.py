@@ -32,7 +32,9 @@ import numpy as np
 KINDS = ("exact", "bound", "monotone", "qualitative")
 GATING_KINDS = ("exact", "bound", "monotone")  # a failure of these makes `linkd check` exit 1
 SIZES = ("fast", "full")
-PAPERS = ("phuong_lampert", "nagarajan", "mobahi", "stanton", "guo")
+PAPERS = ("phuong_lampert", "nagarajan", "mobahi", "stanton", "guo", "beyond")
+#: ``beyond``: predictions past the five papers (deep-linear and temperature students, docs/theory.md §7–§8),
+#: citing Saxe et al. 2014, Arora et al. 2018/2019 and Hinton et al. 2015.
 RECORD_KEYS = ("id", "paper", "statement", "kind", "measured", "predicted", "error", "tolerance", "passed",
                "seconds", "params")
 MAX_LIST = 12  # longer arrays are summarised in the record (the comparison always uses all entries)

@@ -1,0 +1,8 @@
+"""Results beyond the five papers (docs/theory.md §7–§8), paper id ``beyond``.
+
+* :mod:`proofs_check.beyond_deep` — deep-linear students, mode by mode (claim ids ``dl.*``;
+  Saxe et al. 2014, Arora et al. 2018/2019).
+* :mod:`proofs_check.beyond_temperature` — multiclass students at temperature τ (claim ids
+  ``tau.*``; Hinton et al. 2015 eq. 4 is the leading term).
+"""
+from proofs_check import beyond_deep, beyond_temperature  # noqa: F401  (registers the claims)

@@ -1,0 +1,2 @@
+"""Claims beyond the five papers: see :mod:`proofs_check.beyond`."""
+from __future__ import annotations
