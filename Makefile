@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow check figures bench clean venv
+.PHONY: demo test test-slow check figures bench clean venv wheel
 
 venv: $(STAMP)
 
@@ -33,5 +33,11 @@ figures: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
+# The wheel (presets included, from experiments/) into dist/, built in a temporary copy of the
+# sources so that no build/ or *.egg-info is left in the tree.
+wheel: $(STAMP)
+	@tmp=$$(mktemp -d) && cp -r pyproject.toml README.md linkd proofs_check experiments $$tmp/ && \
+	  $(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist $$tmp && rm -rf $$tmp && ls dist/*.whl
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) runs .pytest_cache .hypothesis build dist *.egg-info

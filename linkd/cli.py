@@ -2,13 +2,16 @@
 
     linkd run EXPERIMENT [--set key=value ...] [--out DIR] [--seed N] [--x64] [--overwrite] [--quiet]
     linkd sweep EXPERIMENT --grid key=v1,v2,... [--grid ...] [--out DIR] [...]
-    linkd plot RUN_DIR [--format pdf,png] [--out DIR]
+    linkd plot RUN_DIR|SWEEP_DIR [--format pdf,png] [--out DIR] [--metric KEY ...]
+    linkd show EXPERIMENT [--set key=value ...] [--toml]
     linkd list
     linkd check [--fast | --full] [--only ID ...] [--json FILE] [--report FILE.md]
     linkd figures [--out DIR] [--only PRESET ...]
 
-User errors (bad config, existing run directory, divergence: any ``LinkdError``) print one line
-``linkd: error: ...`` on stderr and exit 2, without a traceback.
+EXPERIMENT is a preset name (``linkd list``), ``kind:NAME`` for an experiment kind's built-in
+defaults, or a path to a TOML file; ``--set`` may come before it. User errors (bad config,
+existing run directory, divergence, memory budget: any ``LinkdError``) print one line
+``linkd: error: ...`` on stderr and exit 2, without a traceback, and write nothing.
 """
 from __future__ import annotations
 
@@ -42,39 +45,84 @@ def _version() -> str:
         return "unknown"
 
 
+EXAMPLES = {
+    "run": """examples:
+  linkd run eigen_convergence
+  linkd run eigen_convergence --set teacher.steps=200 student.steps=500 --out runs/x
+  linkd run --set data.noise=0.2 exaggeration --seed 3 --out runs/y
+  linkd run late_distillation --set student.switch_step=100 --no-figures
+  linkd run kind:eigen_convergence --x64        (the experiment kind's built-in defaults)
+  linkd run runs/x/config.toml --out runs/x2    (re-run a written config)""",
+    "sweep": """examples:
+  linkd sweep exaggeration --grid train.lr_fraction=0.3,0.6,0.9 --grid run.seed=0,1,2 --out runs/sw
+  linkd sweep eigen_convergence --grid data.noise=0.1,0.5 --grid run.seed=0,1 --set student.steps=300
+  linkd plot runs/sw                            (mean +- SE over seeds, sweep_summary.csv)""",
+    "plot": """examples:
+  linkd plot runs/x --format pdf,png
+  linkd plot runs/sw --metric max_rel_error     (a sweep directory: aggregate over seeds)""",
+    "show": """examples:
+  linkd show eigen_convergence
+  linkd show ensemble_attention --set data.seeds=8
+  linkd show exaggeration --toml > my.toml      (then: linkd run my.toml)""",
+}
+_SET_HELP = "override config values, e.g. --set data.n=50 (see `linkd show PRESET` for the keys)"
+
+
+def _parser(sub, name: str, help: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help, epilog=EXAMPLES.get(name),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _experiment_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("experiment", metavar="EXPERIMENT", nargs="?",
+                   help="preset name (see `linkd list`), kind:NAME for a kind's defaults, or a .toml path")
+    q.add_argument("--set", dest="set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help=_SET_HELP)
+    q.add_argument("--seed", type=int, help="root seed (same as --set run.seed=N)")
+    q.add_argument("--x64", action="store_true", help="float64 (same as --set run.x64=true)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Exact-simulation checks of knowledge-distillation theory.")
+    p = _Parser(prog=PROG, description="Exact-simulation checks of knowledge-distillation theory.",
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="examples:\n  linkd list\n  linkd show eigen_convergence\n"
+                       + "\n".join(line for k in ("run", "sweep") for line in EXAMPLES[k].splitlines()[1:3])
+                       + "\n  linkd check --fast --json claims.json --report claims.md")
     p.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def common_run(q: argparse.ArgumentParser) -> None:
-        q.add_argument("experiment", metavar="EXPERIMENT", help="preset name, experiment kind, or path to a TOML file")
-        q.add_argument("--set", dest="set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                       help="override a config value, e.g. --set train.steps=5000 (repeatable)")
-        q.add_argument("--seed", type=int, help="root seed (same as --set run.seed=N)")
-        q.add_argument("--x64", action="store_true", help="float64 (same as --set run.x64=true)")
-        q.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output directory")
+        _experiment_args(q)
+        q.add_argument("--overwrite", action="store_true",
+                       help="replace an existing non-empty output directory (only once the new run succeeded)")
         q.add_argument("--quiet", "-q", action="store_true", help="no progress output")
         q.add_argument("--no-figures", dest="figures", action="store_false", help="skip drawing figures")
         q.add_argument("--format", default="pdf,png", help="figure formats (default pdf,png)")
 
-    q = sub.add_parser("run", help="run one experiment into a run directory")
+    q = _parser(sub, "run", "run one experiment into a run directory")
     common_run(q)
     q.add_argument("--out", help="run directory (default runs/<preset>-<timestamp>)")
     q.set_defaults(func=cmd_run)
 
-    q = sub.add_parser("sweep", help="run a grid of configs (vectorized axes under one vmap)")
+    q = _parser(sub, "sweep", "run a grid of configs (vectorized axes under one vmap)")
     common_run(q)
     q.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a grid axis (repeatable; cartesian product); list-valued keys separate values with ;")
     q.add_argument("--out", help="sweep directory (default runs/<preset>-sweep-<timestamp>)")
     q.set_defaults(func=cmd_sweep)
 
-    q = sub.add_parser("plot", help="redraw a run's figures from its metrics (never re-runs)")
-    q.add_argument("run_dir", metavar="RUN_DIR")
+    q = _parser(sub, "plot", "redraw a run's figures, or aggregate a sweep, from recorded data (never re-runs)")
+    q.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, or a sweep directory (has sweep.json)")
     q.add_argument("--format", default="pdf,png", help="figure formats (default pdf,png)")
     q.add_argument("--out", help="output directory (default RUN_DIR/figures)")
+    q.add_argument("--metric", action="extend", nargs="+", default=[], metavar="KEY",
+                   help="sweeps: summary keys to draw (default: the experiment's headline numbers)")
     q.set_defaults(func=cmd_plot)
+
+    q = _parser(sub, "show", "a preset's keys: value, default, allowed range and meaning")
+    _experiment_args(q)
+    q.add_argument("--toml", action="store_true", help="print the resolved config as TOML instead")
+    q.set_defaults(func=cmd_show)
 
     q = sub.add_parser("list", help="presets, experiment kinds and claims, one line each")
     q.set_defaults(func=cmd_list)
@@ -116,16 +164,36 @@ def _default_out(source: str, kind: str = "") -> Path:
     return out
 
 
-def _load(args: argparse.Namespace):
-    """Config from EXPERIMENT + --set/--seed/--x64; jax x64 is switched on before validation."""
-    from linkd.config import load_config
+def _take_experiment(args: argparse.Namespace) -> str:
+    """EXPERIMENT, also when given after ``--set`` (which then swallowed it: the one item without
+    ``=``)."""
+    if args.experiment is None:
+        names = [s for s in args.set if "=" not in s]
+        if len(names) != 1:
+            raise ConfigError("EXPERIMENT", " ".join(names) or "(none)",
+                              "one preset name, kind:NAME or .toml path, e.g. `linkd run eigen_convergence`",
+                              "missing" if not names else "more than one given")
+        args.set.remove(names[0])
+        args.experiment = names[0]
+    return args.experiment
 
+
+def _load(args: argparse.Namespace):
+    """Config from EXPERIMENT + --set/--seed/--x64, validated (the experiment's cross-field checks,
+    memory budget included) with jax x64 as the config asks, before anything is written."""
+    from linkd.config import load_config
+    from linkd.experiments.runner import x64_mode
+
+    experiment = _take_experiment(args)
     overrides = list(args.set)
     if args.seed is not None:
         overrides.append(f"run.seed={args.seed}")
     if args.x64:
         overrides.append("run.x64=true")
-    return load_config(args.experiment, overrides, check=False)  # validated inside x64_mode
+    config = load_config(experiment, overrides, check=False)
+    with x64_mode(config.get("run.x64")):
+        config.validate()
+    return config
 
 
 def _command(argv: Sequence[str] | None) -> list[str]:
@@ -139,9 +207,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from linkd.experiments import execute
 
     config = _load(args)
+    formats = _formats(args.format)
     out = Path(args.out) if args.out else _default_out(config.source)
     path = execute(config, out, overwrite=args.overwrite, quiet=args.quiet, figures=args.figures,
-                   formats=_formats(args.format), command=args.command_line)
+                   formats=formats, command=args.command_line)
     print(path)
     if not args.quiet:
         _print_headline(config.experiment, path)
@@ -166,32 +235,79 @@ def _print_headline(experiment: str, path: Path) -> None:
         print(f"  {key}: {shown}")
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from linkd.experiments import parse_grid, sweep
-    from linkd.experiments.runner import x64_mode
+def _prepare_sweep(args: argparse.Namespace):
+    from linkd.experiments import parse_grid
 
     config = _load(args)
-    with x64_mode(config.get("run.x64")):
-        config.validate()
-    grid = parse_grid(config, args.grid)
+    return config, parse_grid(config, args.grid)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from linkd.experiments import sweep
+
+    config, grid = _prepare_sweep(args)
+    formats = _formats(args.format)
     out = Path(args.out) if args.out else _default_out(config.source, "sweep")
     path = sweep(config, grid, out, overwrite=args.overwrite, quiet=args.quiet, figures=args.figures,
-                 formats=_formats(args.format), command=args.command_line)
+                 formats=formats, command=args.command_line)
     print(path)
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from linkd import sweeps
     from linkd.experiments import draw_figures, get
     from linkd.rundir import load_run
 
     formats = _formats(args.format)
+    if sweeps.is_sweep_dir(args.run_dir):
+        for path in sweeps.write_summary(args.run_dir, formats, args.metric, out=args.out):
+            print(path)
+        return 0
+    if args.metric:
+        raise ConfigError("--metric", " ".join(args.metric), "only with a sweep directory (one holding sweep.json)",
+                          "not a sweep")
     run = load_run(args.run_dir)
     if get(run.config.experiment).figures is None:
         raise LinkdError(f"experiment {run.config.experiment!r} draws no figures")
     out = Path(args.out) if args.out else Path(args.run_dir) / "figures"
     for path in draw_figures(run, out, formats):
         print(path)
+    return 0
+
+
+def _show_rows(config) -> list[tuple[str, str, str, str, str]]:
+    from linkd.config import _toml_value, describe
+
+    rows = []
+    for sec, fields in config.schema.items():
+        for k, f in fields.items():
+            v = config.get(f"{sec}.{k}")
+            default = f.default if not isinstance(f.default, list) else tuple(f.default)
+            mark = "" if v == default else " *"
+            rows.append((f"{sec}.{k}", _toml_value(v) + mark, _toml_value(f.default), describe(f),
+                         " ".join(f.doc.split())))
+    return rows
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from linkd.config import dump_toml
+
+    config = _load(args)
+    if args.toml:
+        print(dump_toml(config), end="")
+        return 0
+    o = config.origin
+    where = f"{o.get('path')} ({o.get('location') or o.get('type')})" if o.get("path") else o.get("type")
+    print(f"{config.source}: {config.description or config.experiment}")
+    print(f"experiment kind {config.experiment}; from {where}; resolved config {config.digest()}")
+    print("value: this preset with your overrides (* = differs from the kind's default); "
+          "`linkd run` takes any key as --set KEY=VALUE")
+    rows = [("key", "value", "default", "allowed", "meaning"), *_show_rows(config)]
+    widths = [min(max(len(r[i]) for r in rows), cap) for i, cap in enumerate((28, 24, 24, 56))]
+    for r in rows:
+        cells = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(r[:4], widths)]
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths)) + "  " + r[4])
     return 0
 
 
@@ -238,6 +354,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     from linkd.config import load_config
     from linkd.experiments import execute, list_presets
     from linkd.progress import Progress
+    from linkd.plotting.style import FORMATS
     from linkd.rundir import atomic_write_bytes
 
     formats = _formats(args.format)
@@ -254,7 +371,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="linkd-figures-") as tmp, \
             Progress("figures", total=len(presets), unit="presets", quiet=args.quiet) as prog:
         for i, p in enumerate(presets):
-            run_dir = execute(load_config(p.path, check=False), Path(tmp) / p.name, quiet=True,
+            run_dir = execute(load_config(p.name, check=False), Path(tmp) / p.name, quiet=True,
                               formats=formats, command=args.command_line)
             for f in sorted((run_dir / "figures").glob("*")):
                 if f.name in made and made[f.name] != p.name:
@@ -263,6 +380,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
                 made[f.name] = p.name
                 atomic_write_bytes(out / f.name, f.read_bytes())
                 print(out / f.name)
+                for fmt in set(FORMATS) - set(formats):  # no stale rendering of this figure
+                    (out / f"{f.name.split('.')[0]}.{fmt}").unlink(missing_ok=True)
             prog(i + 1)
     return 0
 
@@ -286,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, usage errors
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     if args.command is None:
-        return _fail("no command given; use one of run, sweep, plot, list, check, figures (see `linkd --help`)")
+        return _fail("no command given; use one of run, sweep, plot, show, list, check, figures (see `linkd --help`)")
     args.extra, args.command_line = extra, _command(argv)
     if getattr(args, "x64", False):  # before any array is made (experiment modules, validation)
         import jax

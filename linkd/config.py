@@ -20,6 +20,8 @@ TOML, which has no null). List values are stored as tuples, so a :class:`Config`
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import math
 import re
 import tomllib
@@ -172,6 +174,8 @@ def _scalar_from_value(key: str, f: Field, v: Any) -> Any:
 
 
 def _check(key: str, f: Field, v: Any, shown: Any) -> None:
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ConfigError(key, shown, describe(f), "not a finite number")
     if f.choices is not None and v not in f.choices:
         near = difflib.get_close_matches(str(v), [str(c) for c in f.choices], n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
@@ -271,16 +275,17 @@ class Config(Mapping[str, Section]):
     Equality compares the experiment kind and the values (not description or source).
     """
 
-    __slots__ = ("experiment", "description", "figure", "source", "schema", "_sections", "_validate")
+    __slots__ = ("experiment", "description", "figure", "source", "origin", "schema", "_sections", "_validate")
 
     def __init__(self, experiment: str, schema: Schema, values: Mapping[str, Mapping[str, Any]], *,
                  description: str = "", figure: bool = True, source: str | None = None,
-                 validate: Callable[["Config"], None] | None = None):
+                 origin: Mapping[str, Any] | None = None, validate: Callable[["Config"], None] | None = None):
         s = object.__setattr__
         s(self, "experiment", experiment)
         s(self, "description", description)
         s(self, "figure", figure)
         s(self, "source", source if source is not None else experiment)
+        s(self, "origin", dict(origin) if origin else {"type": "built in code", "name": self.source})
         s(self, "schema", schema)
         s(self, "_sections", {k: Section(k, v) for k, v in values.items()})
         s(self, "_validate", validate)
@@ -332,6 +337,13 @@ class Config(Mapping[str, Section]):
         return {sec: {k: list(v) if isinstance(v, tuple) else v for k, v in vals.items()}
                 for sec, vals in self._sections.items()}
 
+    def digest(self) -> str:
+        """``"sha256:<hex>"`` of the experiment kind and every resolved value (not the description
+        or origin): two configs with the same digest run the same computation."""
+        text = json.dumps({"experiment": self.experiment, "values": self.to_dict()}, sort_keys=True,
+                          separators=(",", ":"), allow_nan=True)
+        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
     def validate(self) -> "Config":
         """Run the experiment's cross-field check (if any); returns ``self``."""
         if self._validate is not None:
@@ -343,7 +355,7 @@ class Config(Mapping[str, Section]):
         applied and validated (including the experiment's cross-field ``validate``)."""
         return build_config(self.experiment, self.schema, self.to_dict(), overrides,
                             description=self.description, figure=self.figure,
-                            source=self.source, validate=self._validate)
+                            source=self.source, origin=self.origin, validate=self._validate)
 
 
 # ----------------------------------------------------------------------------- building
@@ -383,7 +395,7 @@ def parse_override(item: str) -> tuple[str, str]:
 
 def build_config(experiment: str, schema: Schema, table: Mapping[str, Any],
                  overrides: Sequence[str] | Mapping[str, Any] = (), *, description: str | None = None,
-                 figure: bool | None = None, source: str | None = None,
+                 figure: bool | None = None, source: str | None = None, origin: Mapping[str, Any] | None = None,
                  validate: Callable[[Config], None] | None = None, where: str = "",
                  check: bool = True) -> Config:
     """Defaults <- ``table`` (parsed TOML: header keys + sections) <- ``overrides``, validated.
@@ -433,7 +445,8 @@ def build_config(experiment: str, schema: Schema, table: Mapping[str, Any],
         values[sec][k] = coerce(key, f, raw, from_text=not isinstance(overrides, Mapping))
     cfg = Config(experiment, schema, values,
                  description=header["description"] if description is None else description,
-                 figure=header["figure"] if figure is None else figure, source=source, validate=validate)
+                 figure=header["figure"] if figure is None else figure, source=source, origin=origin,
+                 validate=validate)
     if check:
         cfg.validate()
     return cfg
@@ -451,35 +464,64 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError("config file", str(path), "valid TOML (https://toml.io)", f"TOML syntax error: {e}") from None
 
 
+KIND_PREFIX = "kind:"
+
+
+def _file_sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _unknown_experiment(src: str, registry: Any, problem: str = "unknown experiment") -> typing.NoReturn:
+    presets = [p.name for p in registry.list_presets()]
+    kinds = [KIND_PREFIX + k for k in registry.names()]
+    near = difflib.get_close_matches(src, sorted({*presets, *registry.names()}), n=2)
+    hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+    searched = ", ".join(str(d) for d in registry.preset_dirs()) or "no preset directory found"
+    raise ConfigError("EXPERIMENT", src,
+                      f"a preset ({', '.join(presets) or 'none found'}; searched {searched}), a path to a "
+                      f".toml file, or an experiment kind's built-in defaults ({', '.join(kinds)})",
+                      problem + hint)
+
+
 def load_config(experiment_or_path: str | Path, overrides: Sequence[str] | Mapping[str, Any] = (), *,
                 check: bool = True) -> Config:
-    """Resolve a TOML path, a preset name (``experiments/<name>.toml``) or a registered
-    experiment kind (its defaults), apply ``overrides`` and validate (the experiment's
-    cross-field ``validate`` too, unless ``check=False``: then call ``config.validate()``)."""
+    """Resolve a TOML path, a preset name or ``kind:NAME``, apply ``overrides`` and validate
+    (the experiment's cross-field ``validate`` too, unless ``check=False``: then call
+    ``config.validate()``).
+
+    A bare name is a preset (``<preset dir>/<name>.toml``, see
+    :func:`linkd.experiments.preset_dirs`) and nothing else: a missing preset is an error, never a
+    silent fall-back to an experiment kind's built-in defaults, which must be asked for as
+    ``kind:NAME``. ``config.origin`` records where the config came from (path and SHA-256 of the
+    file, or the kind).
+    """
     from linkd import experiments as registry  # lazy: experiments imports this module
 
     src = str(experiment_or_path)
     path = Path(src)
-    if src.endswith(".toml") or path.is_file():
+    if src.startswith(KIND_PREFIX):
+        kind = src[len(KIND_PREFIX):]
+        if kind not in registry.names():
+            _unknown_experiment(src, registry, "unknown experiment kind")
+        table, source, where = {"experiment": kind}, kind, ""
+        origin = {"type": "experiment defaults", "name": kind}
+    elif src.endswith(".toml") or path.is_file():
         table, source, where = read_toml(path), path.stem, str(path)
+        origin = {"type": "file", "name": path.stem, "path": str(path.resolve()), "sha256": _file_sha256(path)}
     elif (preset := registry.find_preset(src)) is not None:
-        table, source, where = read_toml(preset), src, str(preset)
-    elif src in registry.names():
-        table, source, where = {"experiment": src}, src, ""
+        table, source, where = read_toml(preset.path), src, str(preset.path)
+        origin = {"type": "preset", "name": src, "path": str(preset.path), "location": preset.location,
+                  "sha256": _file_sha256(preset.path)}
     else:
-        presets = [p.name for p in registry.list_presets()]
-        near = difflib.get_close_matches(src, presets + list(registry.names()), n=2)
-        hint = f" (did you mean {' or '.join(near)}?)" if near else ""
-        raise ConfigError("EXPERIMENT", src,
-                          f"a preset ({', '.join(presets) or 'none found'}), an experiment kind "
-                          f"({', '.join(registry.names()) or 'none registered'}) or a path to a .toml file",
-                          "unknown experiment" + hint)
+        why = ("no preset of that name (the experiment kind's built-in defaults are "
+               f"{KIND_PREFIX}{src})" if src in registry.names() else "unknown experiment")
+        _unknown_experiment(src, registry, why)
     kind = table.get("experiment")
     if not isinstance(kind, str):
         raise ConfigError(f"{where}: experiment", kind, "an experiment kind: " + ", ".join(registry.names()),
                           "missing or not a string")
     exp = registry.get(kind)
-    return build_config(kind, exp.full_schema, table, overrides, source=source,
+    return build_config(kind, exp.full_schema, table, overrides, source=source, origin=origin,
                         validate=exp.validate, where=where, check=check)
 
 

@@ -1,7 +1,8 @@
 """A tiny progress reporter on stderr (no tqdm): done/total, rate, time left.
 
-Silent when ``quiet`` or when the stream is not a terminal (logs, CI, pipes) unless ``force``.
-Usable as a callback::
+Nothing is shown for the first ``delay`` seconds (2 s), so quick runs print nothing; after that
+a terminal gets one line rewritten in place, and a log or pipe a line every ``interval`` (10 s).
+Silent when ``quiet``. Usable as a callback::
 
     progress = Progress("train", unit="steps")
     for chunk in ...:
@@ -28,27 +29,30 @@ def format_seconds(s: float) -> str:
 
 
 class Progress:
-    """Reports ``desc done/total unit  rate unit/s  ETA m:ss`` at most every ``interval`` s.
+    """Reports ``desc done/total unit  rate unit/s  ETA m:ss`` at most every ``interval`` s, once
+    ``delay`` seconds have passed since it was made (``force``: from the first report).
 
-    On a terminal one line is rewritten in place (``\\r``); when ``force``d onto a non-terminal
-    each report is its own line (and ``interval`` defaults to 5 s).
+    On a terminal one line is rewritten in place (``\\r``, every 0.2 s); on a non-terminal each
+    report is its own line (every 10 s).
     """
 
     def __init__(self, desc: str = "", *, total: int | None = None, unit: str = "steps",
                  quiet: bool = False, force: bool = False, stream: TextIO | None = None,
-                 interval: float | None = None, clock=time.monotonic):
+                 interval: float | None = None, delay: float = 2.0, clock=time.monotonic):
         self.stream = sys.stderr if stream is None else stream
         isatty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.enabled = not quiet and (force or isatty)
+        self.enabled = not quiet
         self.inplace = isatty
+        self.delay = 0.0 if force else float(delay)
         self.desc, self.total, self.unit = desc, total, unit
-        self.interval = interval if interval is not None else (0.2 if isatty else 5.0)
+        self.interval = interval if interval is not None else (0.2 if isatty else 10.0)
         self._clock = clock
         self._start = clock()
         self._last = float("-inf")
         self._done = 0
         self._width = 0
         self._closed = False
+        self._written: int | None = None  # ``done`` at the last line written
 
     def __call__(self, done: int, total: int | None = None) -> None:
         """Report ``done`` items finished (of ``total``, if given now or at construction)."""
@@ -58,9 +62,12 @@ class Progress:
         if not self.enabled:
             return
         now = self._clock()
+        if now - self._start < self.delay:
+            return
         finished = self.total is not None and done >= self.total
         if finished or now - self._last >= self.interval:
             self._last = now
+            self._written = done
             self._write(self.line(now))
 
     def update(self, n: int = 1) -> None:
@@ -93,8 +100,10 @@ class Progress:
         if self._closed:
             return
         self._closed = True
-        if self.enabled and self._last != float("-inf"):
-            self._write(self.line())
+        shown = self._last != float("-inf") or (self._done and self._clock() - self._start >= self.delay)
+        if self.enabled and shown:
+            if self._written != self._done:
+                self._write(self.line())
             if self.inplace:
                 self.stream.write("\n")
                 self.stream.flush()

@@ -7,10 +7,14 @@ A run directory holds exactly::
     metrics.npz    the recorded arrays
     summary.json   scalar results (non-finite numbers are written as null and listed in
                    "_nonfinite")
-    figures/       PDF + PNG
+    figures/       PDF + PNG, and <stem>.caption.txt with the figure's parameters
 
-Every file is written to a temporary name in the same directory, fsynced and renamed, so an
-interrupted run never leaves a half-written file under a final name.
+``meta.json`` records where the config came from (``config_origin``: preset path and location,
+SHA-256 of the file) and ``config_sha256``, the digest of the resolved config. Every file is
+written to a temporary name in the same directory, fsynced and renamed, so an interrupted run
+never leaves a half-written file under a final name; files get 0666 less the umask. A whole run
+is built in a staging directory beside its final path and renamed into place when complete
+(:func:`staged_directory`), so ``--overwrite`` replaces a previous run only with a finished one.
 """
 from __future__ import annotations
 
@@ -24,18 +28,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import uuid
 from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Mapping, NamedTuple
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
 from linkd.config import Config, dump_toml, load_config
-from linkd.errors import RunDirError, RunDirExistsError
+from linkd.errors import LinkdError, RunDirError, RunDirExistsError
 
 __all__ = [
     "atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "save_npz_atomic",
-    "json_safe", "collect_meta", "git_info", "RunDir", "Run", "load_run", "RUN_FILES",
+    "json_safe", "collect_meta", "git_info", "RunDir", "Run", "load_run", "RUN_FILES", "current_umask",
+    "check_output_dir", "staged_directory",
 ]
 
 RUN_FILES = ("config.toml", "meta.json", "metrics.npz", "summary.json")
@@ -58,16 +65,36 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it where /proc allows, else set-and-restore)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Binary file handle whose contents appear at ``path`` only if the block completes.
 
     Writes ``.<name>.<random>.tmp`` in the same directory, then fsync + ``os.replace``; on any
-    exception the temporary file is removed and ``path`` is untouched.
+    exception the temporary file is removed and ``path`` is untouched. The file gets the mode a
+    plain ``open`` would give (0666 less the umask), not ``mkstemp``'s private 0600.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
@@ -203,6 +230,111 @@ def collect_meta(*, seeds: Any = None, command: list[str] | None = None, x64: bo
         "platform": platform.platform(),
         **extra,
     }
+
+
+# ----------------------------------------------------------------- build beside, then swap
+
+
+def check_output_dir(out: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse ``out`` if it is a file, or a non-empty directory without ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out} exists and is not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise RunDirExistsError(f"{out} exists and is not empty; pass --overwrite to replace it "
+                                "or choose another --out")
+
+
+def _make_parents(d: Path) -> list[Path]:
+    """``mkdir -p d``; returns the directories it created, outermost first."""
+    missing = []
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    made = []
+    for m in reversed(missing):
+        try:
+            m.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as e:
+            _remove_dirs(made)
+            raise RunDirError(f"cannot create directory {m}: {e.strerror}") from None
+        made.append(m)
+    return made
+
+
+def _remove_dirs(made: list[Path]) -> None:
+    for m in reversed(made):
+        with contextlib.suppress(OSError):
+            m.rmdir()
+
+
+def _is_run_output(entry: Path) -> bool:
+    """Entries a run or sweep writes (replaced by ``--overwrite``); anything else is the user's."""
+    return entry.name in (*RUN_FILES, "figures", "sweep.json", "sweep_summary.csv") or (entry / "meta.json").exists()
+
+
+def _swap_in(new: Path, out: Path, keep: Callable[[Path], bool]) -> None:
+    """Put the finished directory ``new`` at ``out``; the previous ``out`` is removed only after
+    the rename succeeded, and its entries for which ``keep`` is true are moved across."""
+    if out.is_dir() and not any(out.iterdir()):  # keep the (empty) directory the user made
+        for entry in new.iterdir():
+            os.rename(entry, out / entry.name)
+        new.rmdir()
+        return
+    if not out.exists():
+        os.rename(new, out)
+        return
+    old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.linkd-old")
+    os.rename(out, old)
+    try:
+        os.rename(new, out)
+    except OSError:
+        os.rename(old, out)
+        raise
+    for entry in old.iterdir():
+        if keep(entry) and not (out / entry.name).exists():
+            os.rename(entry, out / entry.name)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_directory(out: str | os.PathLike, *, overwrite: bool = False,
+                     keep: Callable[[Path], bool] = lambda e: not _is_run_output(e)) -> Iterator[Path]:
+    """Yield a fresh directory beside ``out`` to write a run (or sweep) into; when the block
+    completes it replaces ``out``, so a failing run never touches a previous good one.
+
+    ``out`` is refused up front if it is a file or a non-empty directory without ``overwrite``.
+    On a user error (:class:`LinkdError`) or an interrupt the staging directory, and any parent
+    directory made for it, is removed: nothing is written. On any other exception (a bug) it is
+    renamed to ``out`` for inspection when ``out`` did not exist, and removed otherwise. With
+    ``overwrite`` the previous directory's entries that no run writes (``keep``) are carried over.
+    """
+    out = Path(os.path.abspath(out))  # "." and "runs/.." have a parent and a name too
+    check_output_dir(out, overwrite)
+    made = _make_parents(out.parent)
+    try:
+        new = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".linkd-new", dir=out.parent))
+    except OSError as e:
+        _remove_dirs(made)
+        raise RunDirError(f"cannot write in {out.parent}: {e.strerror}") from None
+    os.chmod(new, 0o777 & ~current_umask())
+    try:
+        yield new
+    except Exception as e:
+        if not isinstance(e, LinkdError) and not out.exists():
+            os.rename(new, out)
+        else:
+            shutil.rmtree(new, ignore_errors=True)
+            _remove_dirs(made)
+        raise
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        _remove_dirs(made)
+        raise
+    _swap_in(new, out, keep)
+    _fsync_dir(out.parent)
 
 
 # ------------------------------------------------------------------------------ run dir

@@ -172,7 +172,7 @@ def test_sweep_loops_over_non_vectorized_axes(presets, capsys):
     assert rc == 0, err
     index = json.loads(Path("sw/sweep.json").read_text())
     assert index["vectorized"] is False and len(index["points"]) == 2  # data.* is not vectorizable
-    assert [p["dir"] for p in index["points"]] == ["data.spectrum=1.0;0.5,run.seed=1", "data.spectrum=1.5,run.seed=1"]
+    assert [p["dir"] for p in index["points"]] == ["data.spectrum=1.0+0.5,run.seed=1", "data.spectrum=1.5,run.seed=1"]
     run = load_run(Path("sw") / "data.spectrum=1.5,run.seed=1")
     assert run.metrics["coeffs"].shape == (5, 1) and run.config.data.spectrum == (1.5,)
     assert (Path("sw") / "data.spectrum=1.5,run.seed=1" / "figures" / "toy_coeffs.pdf").is_file()
@@ -193,9 +193,14 @@ def test_plot_redraws_without_running(presets, capsys, monkeypatch):
     try:
         rc, out, err = run_cli(capsys, "plot", "r")
         assert rc == 0, err
-        assert sorted(out.split()) == ["r/figures/toy_coeffs.pdf", "r/figures/toy_coeffs.png"]
+        assert sorted(out.split()) == ["r/figures/toy_coeffs.caption.txt", "r/figures/toy_coeffs.pdf",
+                                       "r/figures/toy_coeffs.png"]
         rc, out, err = run_cli(capsys, "plot", "r", "--format", "svg", "--out", "elsewhere")
-        assert rc == 0 and out.split() == ["elsewhere/toy_coeffs.svg"]
+        assert rc == 0 and out.split() == ["elsewhere/toy_coeffs.svg", "elsewhere/toy_coeffs.caption.txt"]
+        # every format asked is rewritten, and no other rendering of the figure is left stale
+        rc, out, err = run_cli(capsys, "plot", "r", "--format", "png")
+        assert rc == 0 and sorted(p.name for p in Path("r/figures").iterdir()) == ["toy_coeffs.caption.txt",
+                                                                                  "toy_coeffs.png"]
     finally:
         experiments.register(toy_experiment.TOY, replace=True)
     (Path("r") / "metrics.npz").unlink()
@@ -244,7 +249,9 @@ def test_check_forwards_to_runner(capsys, monkeypatch):
 def test_figures_collects_figure_presets(presets, capsys):
     rc, out, err = run_cli(capsys, "figures", "--out", "figs", "-q", "--format", "pdf")
     assert rc == 0, err
-    assert sorted(p.name for p in Path("figs").iterdir()) == ["toy_coeffs.pdf"]  # toy_nofig skipped
+    assert sorted(p.name for p in Path("figs").iterdir()) == ["toy_coeffs.caption.txt", "toy_coeffs.pdf"]
+    rc, out, err = run_cli(capsys, "figures", "--out", "figs", "-q", "--format", "png")  # toy_nofig skipped
+    assert sorted(p.name for p in Path("figs").iterdir()) == ["toy_coeffs.caption.txt", "toy_coeffs.png"]
 
 
 # ------------------------------------------------------------------------------- subprocess
@@ -301,16 +308,26 @@ def test_progress_reports_rate_and_eta():
     assert s.getvalue().endswith("100/100 steps  25 steps/s  done in 0:04\n")
 
 
-def test_progress_silent_when_quiet_or_not_a_tty():
-    s = io.StringIO()
-    p = Progress(total=10, stream=s)
-    p(5), p.update(5), p.close()
-    q = Progress(total=10, stream=Tty(), quiet=True)
-    q(10), q.close()
-    assert s.getvalue() == "" and q.stream.getvalue() == ""
+def test_progress_only_for_runs_over_two_seconds_and_never_when_quiet():
+    clock, s = Clock(), io.StringIO()  # a log file: one line per report
+    p = Progress("run", total=10, stream=s, clock=clock)
+    clock.t = 1.9
+    p(5)
+    assert s.getvalue() == ""  # a quick run prints nothing
+    clock.t = 2.5
+    p(6)
+    clock.t = 3.0
+    p(7)  # within the 10 s interval of a non-terminal: not repeated
+    clock.t = 4.0
+    p(10), p.close()
+    assert s.getvalue().splitlines() == ["run  6/10 steps  2.4 steps/s  ETA 0:02",
+                                         "run  10/10 steps  2.5 steps/s  done in 0:04"]
+    fast, q = Progress(total=10, stream=io.StringIO(), clock=Clock()), Progress(total=10, stream=Tty(), quiet=True)
+    fast(10), fast.close(), q(10), q.close()
+    assert fast.stream.getvalue() == "" and q.stream.getvalue() == ""
     f = Progress("runs", total=2, unit="runs", stream=s, force=True)
     f(2)
-    assert s.getvalue().startswith("runs  2/2 runs") and s.getvalue().endswith("\n")
+    assert s.getvalue().splitlines()[-1].startswith("runs  2/2 runs")
 
 
 def test_progress_close_without_reports_prints_nothing():
@@ -321,3 +338,221 @@ def test_progress_close_without_reports_prints_nothing():
 
 def test_format_seconds():
     assert format_seconds(42) == "0:42" and format_seconds(3725.2) == "1:02:05" and format_seconds(float("nan")) == "?"
+
+
+# ----------------------------------------------------------- issue 11: nothing lost, nothing written
+
+
+def _tree(root: Path) -> dict:
+    """Every file under ``root`` with its bytes (hidden staging directories included)."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("sets, field, parts", [
+    (["data.exponent=inf"], "data.exponent = inf", ["not a finite number", "allowed: a number >= 0.0"]),
+    (["data.n=10", "data.d=100000"], "data.d = 100000", ["GiB", "allowed:"]),
+    (["data.spectrum=exponential"], "record.directions = 30,90",
+     ["beyond the rank", "allowed: 1-based indices in [1, 29]", "data.spectrum = 'exponential'"]),
+])
+@pytest.mark.parametrize("existing", [False, True])
+def test_issue_inputs_refused_in_one_line_nothing_written(in_tmp, capsys, sets, field, parts, existing):
+    """The three inputs of issue 11 on the real preset: exit 2, one line naming the field, and the
+    disk untouched: no new directory, and an existing run kept byte for byte under --overwrite."""
+    if existing:
+        (in_tmp / "x").mkdir()
+        (in_tmp / "x" / "config.toml").write_text("old run")
+        (in_tmp / "x" / "notes.txt").write_text("mine")
+    before = _tree(in_tmp)
+    rc, out, err = run_cli(capsys, "run", "eigen_convergence", "--set", *sets, "--out", "x/new" if not existing else "x",
+                           *(["--overwrite"] if existing else []))
+    assert_user_error(rc, err, field, *parts)
+    assert out == "" and _tree(in_tmp) == before
+
+
+def test_memory_budget_error_is_a_linkd_error_with_the_size():
+    from linkd.config import load_config
+    from linkd.errors import LinkdError, MemoryBudgetError
+
+    with pytest.raises(MemoryBudgetError) as e:
+        load_config("eigen_convergence", ["data.n=10", "data.d=100000"])
+    assert isinstance(e.value, LinkdError) and e.value.needed_bytes > 6 * 8 * 10**10
+    assert f"{e.value.needed_bytes / 2**30:.3g} GiB" in str(e.value)
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_succeeds(presets, capsys):
+    assert run_cli(capsys, "run", "toy_small", "--out", "r", "-q", "--format", "pdf")[0] == 0
+    (Path("r") / "notes.txt").write_text("mine")
+    before = _tree(Path("."))
+    rc, out, err = run_cli(capsys, "run", "toy_small", "--out", "r", "-q", "--overwrite", "--set", "train.diverge=true")
+    assert_user_error(rc, err, "diverged")  # fails after starting (inside the run)
+    assert _tree(Path(".")) == before  # old run intact, no staging directory left
+    rc, out, err = run_cli(capsys, "run", "toy_small", "--out", "r", "-q", "--overwrite", "--set", "train.steps=2",
+                           "--format", "png")
+    assert rc == 0 and load_run("r").config.train.steps == 2
+    assert sorted(p.name for p in Path(".").iterdir()) == ["presets", "r"]  # swapped in place, nothing beside
+    assert (Path("r") / "notes.txt").read_text() == "mine"  # the user's file is carried over
+    assert sorted(p.name for p in (Path("r") / "figures").iterdir()) == ["toy_coeffs.caption.txt", "toy_coeffs.png"]
+
+
+def test_sweep_overwrite_failure_keeps_old_sweep(presets, capsys):
+    assert run_cli(capsys, "sweep", "toy_small", "--grid", "run.seed=0,1", "--out", "sw", "-q", "--no-figures")[0] == 0
+    before = _tree(Path("."))
+    rc, out, err = run_cli(capsys, "sweep", "toy_small", "--grid", "run.seed=0,1", "--grid", "train.diverge=false,true",
+                           "--out", "sw", "-q", "--overwrite", "--no-figures")
+    assert_user_error(rc, err, "diverged")
+    assert _tree(Path(".")) == before
+
+
+def test_set_may_come_before_the_preset(presets, capsys):
+    rc, out, err = run_cli(capsys, "run", "--set", "train.steps=2", "data.noise=0.1", "toy_small", "--out", "r", "-q",
+                           "--no-figures")
+    assert rc == 0, err
+    assert load_run("r").config.train.steps == 2 and load_run("r").config.data.noise == 0.1
+    rc, out, err = run_cli(capsys, "show", "--set", "train.steps=5", "toy_small")
+    assert rc == 0 and any(l.split()[:2] == ["train.steps", "5"] for l in out.splitlines())
+    rc, out, err = run_cli(capsys, "run", "--set", "train.steps=2", "--out", "r2")
+    assert_user_error(rc, err, "EXPERIMENT", "missing")
+    assert not Path("r2").exists()
+
+
+def test_show_lists_every_key_with_default_range_and_meaning(presets, capsys):
+    rc, out, err = run_cli(capsys, "show", "toy_small", "--set", "train.lr=0.25")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "toy_small: toy preset for the CLI tests"
+    assert str(presets / "toy_small.toml") in lines[1] and "sha256:" in lines[1]
+    rows = {l.split()[0]: l for l in lines[4:]}
+    assert set(rows) == {f"{s}.{k}" for s, fs in toy_experiment.TOY.full_schema.items() for k in fs}
+    assert rows["train.lr"].split()[:4] == ["train.lr", "0.25", "*", "0.5"] and "step size η" in rows["train.lr"]
+    assert "a number > 0.0" in rows["train.lr"]
+    assert rows["train.steps"].split()[:4] == ["train.steps", "4", "*", "20"]  # preset value vs kind default
+    assert "one of 'gd', 'gf'" in rows["train.method"]
+    rc, out, err = run_cli(capsys, "show", "toy_small", "--toml", "--set", "train.lr=0.25")
+    Path("c.toml").write_text(out)
+    from linkd.config import load_config
+
+    assert load_config("c.toml") == load_config("toy_small", ["train.lr=0.25"])
+    rc, out, err = run_cli(capsys, "show", "toy_small", "--set", "train.lr=9")
+    assert_user_error(rc, err, "train.lr = 9", "stability limit")
+
+
+def test_show_real_preset_and_lr_fraction_meaning(capsys):
+    rc, out, err = run_cli(capsys, "show", "eigen_convergence")
+    assert rc == 0, err
+    row = next(l for l in out.splitlines() if l.startswith("train.lr_fraction"))
+    assert "a number in (0.0, 2.0)" in row and "η·λ_max" in row
+
+
+def _examples():
+    from linkd.cli import EXAMPLES
+
+    for command, text in EXAMPLES.items():
+        for line in text.splitlines()[1:]:
+            argv = line.split("(")[0].split(">")[0].split()[1:]
+            if argv and argv[0] in ("run", "sweep", "show") and not argv[1].endswith(".toml"):
+                yield pytest.param(argv, id=" ".join(argv))
+
+
+@pytest.mark.parametrize("argv", list(_examples()))
+def test_help_examples_resolve_on_the_preset_they_name(argv, capsys, in_tmp):
+    """Every example in `linkd <command> --help` parses, names an existing preset and keys it has,
+    and passes validation (without running)."""
+    args = cli.build_parser().parse_args(argv)
+    if args.command == "sweep":
+        config, grid = cli._prepare_sweep(args)
+        assert grid
+    else:
+        config = cli._load(args)
+    assert config.origin["type"] in ("preset", "experiment defaults")
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_help_shows_examples(capsys):
+    for command in ("run", "sweep", "plot", "show"):
+        rc, out, _ = run_cli(capsys, command, "--help")
+        assert rc == 0 and "examples:" in out and f"linkd {command} " in out
+
+
+# ------------------------------------------------------------------------- provenance, files
+
+
+def test_meta_records_preset_source_and_config_hash(presets, capsys):
+    import hashlib
+
+    assert run_cli(capsys, "run", "toy_small", "--out", "r", "-q", "--set", "train.steps=3", "--format", "pdf")[0] == 0
+    run = load_run("r")
+    origin = run.meta["config_origin"]
+    assert origin["type"] == "preset" and origin["name"] == "toy_small" and origin["location"] == "LINKD_PRESETS"
+    assert origin["path"] == str(presets / "toy_small.toml")
+    assert origin["sha256"] == "sha256:" + hashlib.sha256((presets / "toy_small.toml").read_bytes()).hexdigest()
+    assert run.meta["config_sha256"] == run.config.digest()  # hash of the resolved config.toml
+    caption = (Path("r") / "figures" / "toy_coeffs.caption.txt").read_text()
+    assert "train.steps = 3" in caption and run.config.digest() in caption and "linkd run toy_small" in caption
+    pdf = (Path("r") / "figures" / "toy_coeffs.pdf").read_bytes()
+    assert b"/Title (toy_coeffs: toy preset for the CLI tests)" in pdf and b"train.steps = 3" in pdf
+
+
+def test_output_files_respect_the_umask(presets, capsys):
+    umask, file_mode, dir_mode = 0o027, 0o640, 0o750  # neither mkstemp's 0600 nor mkdtemp's 0700
+    old = os.umask(umask)
+    try:
+        assert run_cli(capsys, "run", "toy_small", "--out", "r", "-q", "--format", "png")[0] == 0
+        assert run_cli(capsys, "sweep", "toy_small", "--grid", "run.seed=0,1", "--out", "sw", "-q")[0] == 0
+    finally:
+        os.umask(old)
+    for root in (Path("r"), Path("sw")):
+        for p in [root, *root.rglob("*")]:
+            assert (p.stat().st_mode & 0o777) == (dir_mode if p.is_dir() else file_mode), p
+
+
+# ------------------------------------------------------------------------------ sweep aggregate
+
+
+def test_plot_sweep_dir_mean_and_se_over_seeds(presets, capsys):
+    import csv
+    import shlex
+
+    rc, out, err = run_cli(capsys, "sweep", "toy_small", "--grid", "train.lr=0.1,0.2", "--grid", "data.noise=0.1",
+                           "--grid", "run.seed=0,1,2", "--out", "sw", "-q", "--no-figures")
+    assert rc == 0, err
+    index = json.loads(Path("sw/sweep.json").read_text())
+    assert index["format"] == 1 and index["config_origin"]["name"] == "toy_small"
+    for p in index["points"]:
+        assert shlex.quote(p["dir"]) == p["dir"]  # no shell quoting needed
+    rc, out, err = run_cli(capsys, "plot", "sw", "--metric", "max_abs_error", "--format", "pdf")
+    assert rc == 0, err
+    assert sorted(out.split()) == ["sw/figures/sweep_summary.caption.txt", "sw/figures/sweep_summary.pdf",
+                                   "sw/sweep_summary.csv"]
+    rows = [r for r in csv.DictReader(Path("sw/sweep_summary.csv").open()) if r["metric"] == "max_abs_error"]
+    assert [r["train.lr"] for r in rows] == ["0.1", "0.2"] and "run.seed" not in rows[0]
+    for r in rows:  # independent route: each point's own summary.json
+        errs = [json.loads((Path("sw") / f"train.lr={r['train.lr']},data.noise=0.1,run.seed={s}" / "summary.json")
+                           .read_text())
+                ["max_abs_error"] for s in (0, 1, 2)]
+        assert int(r["n"]) == 3
+        np.testing.assert_allclose(float(r["mean"]), np.mean(errs), rtol=1e-12)
+        np.testing.assert_allclose(float(r["se"]), np.std(errs, ddof=1) / np.sqrt(3), rtol=1e-12)
+    assert float(rows[0]["se"]) > 0
+    rc, out, err = run_cli(capsys, "plot", "sw", "--metric", "nope")
+    assert_user_error(rc, err, "--metric = nope", "max_abs_error")
+
+
+def test_sweep_summary_figure_has_no_legend_over_data():
+    from linkd import sweeps
+    from linkd.plotting import check_figure
+    from linkd.plotting.style import legend_overlaps
+    from linkd.plotting.sweep import sweep_summary
+
+    index = {"experiment": "toy", "grid": {"a.x": [1.0, 2.0, 3.0], "a.k": ["p", "q"], "run.seed": [0, 1]},
+             "points": [{"params": {"a.x": x, "a.k": k, "run.seed": s}, "summary": {"m": x * (1 + s) + len(k)}}
+                        for x in (1.0, 2.0, 3.0) for k in ("p", "q") for s in (0, 1)]}
+    table = sweeps.aggregate(index)
+    assert table.axes == ("a.x", "a.k") and table.n.min() == 2
+    fig = sweep_summary(table, ["m"])
+    assert check_figure(fig) == [] and legend_overlaps(fig) == []

@@ -1,4 +1,5 @@
 """Config schema, overrides, one-line errors, and the TOML round trip."""
+import hashlib
 import math
 import tomllib
 
@@ -113,7 +114,7 @@ def test_mapping_overrides_and_with_overrides():
     ("train.lr=abc", ["train.lr = abc", "wrong type", "a number in (0.0, 1.0]"]),
     ("train.lr=0", ["train.lr = 0", "out of range", "(0.0, 1.0]"]),
     ("train.lr=1.5", ["train.lr = 1.5", "out of range"]),
-    ("train.lr=nan", ["train.lr = nan", "out of range"]),
+    ("train.lr=nan", ["train.lr = nan", "not a finite number"]),
     ("data.n=0", ["data.n = 0", "out of range", "an integer >= 1"]),
     ("data.n=2.5", ["data.n = 2.5", "wrong type", "an integer"]),
     ("train.steps=-1", ["train.steps = -1", "out of range", ">= 0"]),
@@ -194,14 +195,48 @@ def test_load_config_from_kind_preset_and_file(tmp_path, monkeypatch):
     monkeypatch.setenv("LINKD_PRESETS", str(tmp_path))
     (tmp_path / "fast_toy.toml").write_text(
         'experiment = "toy"\ndescription = "a toy preset"\n[train]\nsteps = 3\n')
-    by_kind = load_config("toy")
+    by_kind = load_config("kind:toy")
     assert by_kind.experiment == "toy" and by_kind.train.steps == 20 and by_kind.source == "toy"
+    assert by_kind.origin == {"type": "experiment defaults", "name": "toy"}
     preset = load_config("fast_toy", ["run.seed=4"])
     assert preset.train.steps == 3 and preset.run.seed == 4 and preset.description == "a toy preset"
     assert preset.source == "fast_toy"
+    digest = "sha256:" + hashlib.sha256((tmp_path / "fast_toy.toml").read_bytes()).hexdigest()
+    assert preset.origin == {"type": "preset", "name": "fast_toy", "path": str(tmp_path / "fast_toy.toml"),
+                             "location": "LINKD_PRESETS", "sha256": digest}
     path = tmp_path / "copy.toml"
     path.write_text(dump_toml(preset))
     assert load_config(path) == preset and load_config(str(path)).source == "copy"
+    assert load_config(path).origin["type"] == "file" and load_config(path).digest() == preset.digest()
+    assert preset.with_overrides(["train.lr=0.25"]).origin == preset.origin  # overrides keep the origin
+
+
+def test_config_digest_covers_values_only():
+    a = load_config("kind:toy")
+    b = load_config("kind:toy", ["train.steps=21"])
+    assert a.digest().startswith("sha256:") and len(a.digest()) == 7 + 64
+    assert a.digest() != b.digest() and b.with_overrides(["train.steps=20"]).digest() == a.digest()
+
+
+def test_a_kind_name_is_not_a_preset(tmp_path, monkeypatch):
+    """A bare name is a preset or an error, never a silent run of the kind's built-in defaults
+    (an installed linkd without presets used to do exactly that)."""
+    monkeypatch.setenv("LINKD_PRESETS", str(tmp_path))
+    with pytest.raises(ConfigError) as e:
+        load_config("toy")
+    assert_one_line(e.value, "EXPERIMENT = toy", "no preset of that name", "kind:toy")
+    with pytest.raises(ConfigError) as e:
+        load_config("kind:toyy")
+    assert_one_line(e.value, "EXPERIMENT = kind:toyy", "unknown experiment kind")
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e400"])
+def test_non_finite_floats_are_refused(text):
+    with pytest.raises(ConfigError) as e:
+        load_config("kind:toy", [f"data.noise={text}"])
+    assert_one_line(e.value, f"data.noise = {text}", "not a finite number", "a number >= 0.0")
+    with pytest.raises(ConfigError, match="not a finite number"):
+        load_config("kind:toy", {"data.noise": float(text)})
 
 
 def test_load_config_errors(tmp_path, monkeypatch):
@@ -232,8 +267,8 @@ def test_load_config_errors(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------- round trip
 
 _text = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
-_float = st.floats(allow_nan=False, allow_infinity=True)
-_pos = st.floats(min_value=0.0, exclude_min=True, allow_infinity=True)
+_float = st.floats(allow_nan=False, allow_infinity=False)  # non-finite values are refused
+_pos = st.floats(min_value=0.0, exclude_min=True, allow_infinity=False)
 _int = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
 RT_SCHEMA = {
@@ -269,9 +304,10 @@ def test_toml_round_trip(i, f, b, s, p, on, fl, il, sl, os_, ok, desc):
                 assert math.copysign(1, v) == math.copysign(1, w) and v == w
 
 
-def test_nan_is_written_and_read_back():
-    c = build_config("rt", RT_SCHEMA, {"a": {"f": float("nan")}})
-    assert math.isnan(build_config("rt", RT_SCHEMA, tomllib.loads(dump_toml(c))).a.f)
+def test_nan_and_inf_are_refused_in_toml_too():
+    for text in ("nan", "inf", "-inf"):
+        with pytest.raises(ConfigError, match="a.f = .*not a finite number"):
+            build_config("rt", RT_SCHEMA, tomllib.loads(f"[a]\nf = {text}\n"))
 
 
 def test_dump_is_documented_toml():

@@ -107,10 +107,45 @@ def test_check_figure_shared_legend_in_other_panel():
 
 
 def test_styled_decorator_and_toy_figure_passes_checks():
-    cfg = load_config("toy", ["train.steps=3"])
+    cfg = load_config("kind:toy", ["train.steps=3"])
     metrics = {"steps": np.arange(4), "coeffs": np.ones((4, 3))}
     figs = styled(toy_experiment.figures)(metrics, {}, cfg)
     assert list(figs) == ["toy_coeffs"]
     fig = figs["toy_coeffs"]
     assert check_figure(fig) == []
     assert fig.axes[0].xaxis.label.get_fontsize() == 8
+
+
+def test_legend_overlaps_finds_a_legend_over_data_and_not_one_beside_it():
+    from linkd.plotting import legend_overlaps
+
+    fig, ax = new_figure("single")
+    x = np.linspace(0.0, 1.0, 50)
+    ax.plot(x, 0.5 + 0.0 * x, label="flat")  # a line straight through the middle
+    ax.plot(x, x, marker="o", ls="none", label="points")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.legend(loc="center")
+    assert any("axes 0 legend covers" in p for p in legend_overlaps(fig))  # planted: must be found
+    ax.get_legend().remove()
+    fig.legend(loc="outside lower center", ncol=2)
+    assert legend_overlaps(fig) == []
+
+
+def test_save_figure_metadata_caption_and_no_stale_format(tmp_path):
+    with use_style():
+        fig, ax = new_figure("single")
+        ax.plot([0, 1], [0, 1])
+    d = tmp_path / "figs"
+    save_figure(fig, d, "f", formats=("pdf", "png", "svg"))
+    paths = save_figure(fig, d, "f", formats=("pdf", "png"), caption="F: q_k(t).\nParameters: data.n = 100.\n",
+                        title="f: a title", keywords="data.n = 100")
+    assert [p.name for p in paths] == ["f.pdf", "f.png", "f.caption.txt"]
+    assert sorted(p.name for p in d.iterdir()) == ["f.caption.txt", "f.pdf", "f.png"]  # stale f.svg removed
+    assert (d / "f.caption.txt").read_text().startswith("F: q_k(t).")
+    pdf = (d / "f.pdf").read_bytes()
+    assert b"/Title (f: a title)" in pdf and b"/Keywords (data.n = 100)" in pdf and b"Parameters: data.n = 100." in pdf
+    from PIL import Image
+
+    info = Image.open(d / "f.png").text
+    assert info["Title"] == "f: a title" and "data.n = 100" in info["Description"]

@@ -81,7 +81,7 @@ def test_interrupted_run_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(np, "savez", partial_savez)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError, match="disk died"):
-        execute(load_config("toy", ["train.steps=3"]), out, figures=False)
+        execute(load_config("kind:toy", ["train.steps=3"]), out, figures=False)
     names = sorted(p.name for p in out.iterdir())
     assert names == ["config.toml", "meta.json"]  # whole files only; no metrics.npz, no temp file
     meta = json.loads((out / "meta.json").read_text())
@@ -112,7 +112,7 @@ def test_json_safe_notes_nonfinite(tmp_path):
 
 def test_rundir_refuses_nonempty_unless_overwrite(tmp_path):
     d = tmp_path / "r"
-    RunDir(d).write_config(load_config("toy"))
+    RunDir(d).write_config(load_config("kind:toy"))
     (d / "notes.txt").write_text("mine")
     with pytest.raises(RunDirExistsError) as e:
         RunDir(d)
@@ -130,11 +130,12 @@ def test_rundir_refuses_nonempty_unless_overwrite(tmp_path):
 
 
 def test_complete_run_dir_and_load_run(tmp_path):
-    config = load_config("toy", ["train.steps=4", "run.seed=7", "data.noise=0.01"])
+    config = load_config("kind:toy", ["train.steps=4", "run.seed=7", "data.noise=0.01"])
     out = execute(config, tmp_path / "run", command=["linkd", "run", "toy"])
     assert sorted(p.name for p in out.iterdir()) == ["config.toml", "figures", "meta.json", "metrics.npz",
                                                      "summary.json"]
-    assert sorted(p.name for p in (out / "figures").iterdir()) == ["toy_coeffs.pdf", "toy_coeffs.png"]
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["toy_coeffs.caption.txt", "toy_coeffs.pdf",
+                                                                   "toy_coeffs.png"]
     run = load_run(out)
     cfg, metrics, summary, meta = run
     assert cfg == config
@@ -155,3 +156,46 @@ def test_complete_run_dir_and_load_run(tmp_path):
 
 def test_git_info_outside_a_checkout(tmp_path):
     assert rundir.git_info(tmp_path) == {"commit": None, "dirty": None}
+
+
+# --------------------------------------------------------------------- build beside, then swap
+
+
+def test_staged_directory_swaps_only_on_success(tmp_path):
+    from linkd.errors import LinkdError
+    from linkd.rundir import staged_directory
+
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "config.toml").write_text("old")
+    (out / "notes.txt").write_text("mine")
+    for exc in (LinkdError("bad input"), RuntimeError("a bug"), KeyboardInterrupt()):
+        with pytest.raises(type(exc)):
+            with staged_directory(out, overwrite=True) as new:
+                assert new.parent == tmp_path and new.name.startswith(".r.")
+                (new / "config.toml").write_text("new")
+                raise exc
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # old run intact, nothing beside it
+        assert (out / "config.toml").read_text() == "old"
+    with staged_directory(out, overwrite=True) as new:
+        (new / "config.toml").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    assert (out / "config.toml").read_text() == "new" and (out / "notes.txt").read_text() == "mine"
+    with pytest.raises(RunDirExistsError):
+        with staged_directory(out):
+            pass
+
+
+def test_staged_directory_removes_the_parents_it_made(tmp_path):
+    from linkd.errors import LinkdError
+    from linkd.rundir import staged_directory
+
+    with pytest.raises(LinkdError):
+        with staged_directory(tmp_path / "a" / "b" / "r"):
+            raise LinkdError("refused after starting")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):  # a bug: a new directory is kept for inspection
+        with staged_directory(tmp_path / "a" / "r") as new:
+            (new / "meta.json").write_text("{}")
+            raise RuntimeError("bug")
+    assert sorted(p.name for p in (tmp_path / "a" / "r").iterdir()) == ["meta.json"]

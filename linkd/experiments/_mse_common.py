@@ -14,7 +14,7 @@ import numpy as np
 
 from linkd import data, dynamics, spectral
 from linkd.config import Field
-from linkd.errors import ConfigError
+from linkd.errors import ConfigError, MemoryBudgetError
 
 DATA_SECTION = {
     "n": Field(int, 100, "number of training points", low=1),
@@ -45,8 +45,23 @@ class MSEProblem(NamedTuple):
     lr: float
 
 
+_PROBLEMS: dict = {}  # the last problem built: validation builds it, the run reuses it
+
+
 def build_problem(cfg, seed: int) -> MSEProblem:
-    """Draw the design, teacher and labels from ``seed`` (independent subkeys)."""
+    """Draw the design, teacher and labels from ``seed`` (independent subkeys). The last problem
+    is kept, so the validation that inspects it (:func:`validate`) costs the run nothing."""
+    key = (cfg.digest() if hasattr(cfg, "digest") else None, seed, bool(jax.config.jax_enable_x64))
+    if key[0] is not None and key in _PROBLEMS:
+        return _PROBLEMS[key]
+    p = _draw_problem(cfg, seed)
+    _PROBLEMS.clear()
+    if key[0] is not None:
+        _PROBLEMS[key] = p
+    return p
+
+
+def _draw_problem(cfg, seed: int) -> MSEProblem:
     D = cfg["data"]
     k_design, k_teacher, k_noise = jax.random.split(jax.random.key(seed), 3)
     lam_pop = population_spectrum(D)
@@ -103,11 +118,54 @@ def progress(coeffs, c_star) -> np.ndarray:
 
 
 def check_lr(cfg) -> None:
-    """Cross-field check shared by the presets: refuse η past the stability limit (theory §2.2)."""
+    """Cross-field checks shared by the presets, before anything runs: refuse η past the stability
+    limit (η·λ_max < 2, theory §2.2; ``lr_fraction`` = η·λ_max(Σ̂), i.e. η = lr_fraction/L as in
+    :func:`linkd.dynamics.default_lr` with L = λ_max for the squared loss) and a problem that would
+    not fit in memory (:func:`check_memory`)."""
     frac = cfg.get("train.lr_fraction")
     if not 0 < frac < 2:
         raise ConfigError("train.lr_fraction", frac, "0 < η·λ_max < 2 (stability limit of GD on the squared loss)")
+    check_memory(cfg)
+
+
+def problem_bytes(cfg) -> int:
+    """Bytes a run holds at its peak: X and X_test, the d × d population basis, Σ̂ and its
+    eigenbasis with LAPACK's workspace (≈ 6 d² in all), and the recorded trajectories (teacher and
+    student coefficients, their closed forms and progress: 6 arrays of (steps/every + 1) × d)."""
+    D = cfg["data"]
+    n, d, nt = D["n"], D["d"], D["n_test"]
+    every = cfg.get("record.every", 1)
+    R = sum(cfg.get(f"{who}.steps", 0) // every + 1 for who in ("teacher", "student"))
+    itemsize = 8 if cfg.get("run.x64") else 4
+    return int(itemsize * ((n + nt) * d + 6 * d * d + 6 * R * d))
+
+
+def check_memory(cfg) -> None:
+    """Refuse, before anything starts, a problem larger than 80 % of the available memory."""
+    need, have = problem_bytes(cfg), dynamics.available_bytes()
+    if need > 0.8 * have:
+        D = cfg["data"]
+        raise MemoryBudgetError(
+            f"data.d = {D['d']}: with data.n = {D['n']}, data.n_test = {D['n_test']} the run would need about "
+            f"{need / 2**30:.3g} GiB (a d × d eigenbasis of Σ̂ and the recorded trajectories) but "
+            f"{have / 2**30:.3g} GiB is available; allowed: sizes within 80 % of it (lower data.d, or raise "
+            "record.every)", need, have)
+
+
+def validate(cfg) -> None:
+    """:func:`check_lr`, then every ``record.directions`` index within the rank of Σ̂ (the problem
+    is drawn now, and reused by the run): a fast-decaying spectrum has fewer than d directions."""
+    check_lr(cfg)
+    p = build_problem(cfg, cfg.get("run.seed"))
+    r = int(np.sum(np.asarray(p.eigvals) > 0))
+    bad = [k for k in cfg.get("record.directions") if k > r]
+    if bad:
+        D = cfg["data"]
+        raise ConfigError("record.directions", ",".join(map(str, bad)),
+                          f"1-based indices in [1, {r}], the rank of Σ̂ for data.spectrum = {D['spectrum']!r}, "
+                          f"data.exponent = {D['exponent']}, data.n = {D['n']}, data.d = {D['d']}",
+                          "beyond the rank of the data (eigenvalues below round-off are 0)")
 
 
 __all__ = ["DATA_SECTION", "TRAIN_SECTION", "MSEProblem", "build_problem", "population_spectrum", "train_mse", "errors",
-           "test_mse_from_coeffs", "directions", "progress", "check_lr"]
+           "test_mse_from_coeffs", "directions", "progress", "check_lr", "check_memory", "problem_bytes", "validate"]

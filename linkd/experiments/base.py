@@ -168,31 +168,56 @@ def all_experiments() -> tuple[Experiment, ...]:
 
 
 class Preset(NamedTuple):
+    """A preset file: ``name`` (file stem), its experiment kind, description, path, whether
+    ``linkd figures`` draws it, and ``location`` (where it was found, see :func:`preset_dirs`)."""
+
     name: str
     experiment: str
     description: str
     path: Path
     figure: bool
+    location: str = ""
+
+
+def _source_checkout() -> Path | None:
+    """The repository root if linkd runs from a source checkout (editable install), else None."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "experiments").is_dir() else None
+
+
+def _location(d: Path) -> str:
+    if os.fspath(d) in os.environ.get("LINKD_PRESETS", "").split(os.pathsep):
+        return "LINKD_PRESETS"
+    if d.resolve() == Path(__file__).resolve().parents[1] / "presets":
+        return "installed package"
+    return "source checkout" if d.name == "experiments" else str(d)
 
 
 def preset_dirs() -> list[Path]:
-    """Where presets live: directories in ``$LINKD_PRESETS`` (``os.pathsep``-separated), the
-    repo's top-level ``experiments/``, then package data ``linkd/presets/`` (non-editable
-    installs). Earlier directories win on name clashes."""
-    here = Path(__file__).resolve()
+    """Where presets live, first match wins: directories in ``$LINKD_PRESETS``
+    (``os.pathsep``-separated), the source checkout's top-level ``experiments/`` (editable
+    installs), then the installed package data ``linkd/presets/`` (the same files, shipped in the
+    wheel from ``experiments/``)."""
     extra = [Path(p) for p in os.environ.get("LINKD_PRESETS", "").split(os.pathsep) if p]
-    dirs = [*extra, here.parents[2] / "experiments", here.parents[1] / "presets"]
+    root = _source_checkout()
+    dirs = [*extra, *([root / "experiments"] if root else []), Path(__file__).resolve().parents[1] / "presets"]
     return [d for d in dirs if d.is_dir()]
 
 
-def find_preset(name: str) -> Path | None:
-    """Path of preset ``name`` (``<dir>/<name>.toml``), or None."""
+def _preset(path: Path) -> Preset:
+    t = read_toml(path)
+    return Preset(path.stem, str(t.get("experiment", "?")), str(t.get("description", "")), path,
+                  bool(t.get("figure", True)), _location(path.parent))
+
+
+def find_preset(name: str) -> Preset | None:
+    """Preset ``name`` (``<dir>/<name>.toml`` in the first of :func:`preset_dirs` holding it), or None."""
     if not name or "/" in name or "\\" in name or name.startswith("."):
         return None
     for d in preset_dirs():
         p = d / f"{name}.toml"
         if p.is_file():
-            return p
+            return _preset(p)
     return None
 
 
@@ -201,9 +226,6 @@ def list_presets() -> list[Preset]:
     seen: dict[str, Preset] = {}
     for d in preset_dirs():
         for p in sorted(d.glob("*.toml")):
-            if p.stem in seen:
-                continue
-            t = read_toml(p)
-            seen[p.stem] = Preset(p.stem, str(t.get("experiment", "?")), str(t.get("description", "")),
-                                  p, bool(t.get("figure", True)))
+            if p.stem not in seen:
+                seen[p.stem] = _preset(p)
     return [seen[k] for k in sorted(seen)]

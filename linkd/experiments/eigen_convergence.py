@@ -16,8 +16,8 @@ import numpy as np
 from linkd import closed_form as cf
 from linkd import dynamics
 from linkd.config import Field
-from linkd.experiments._mse_common import (DATA_SECTION, TRAIN_SECTION, build_problem, check_lr, directions,
-                                           errors, progress, test_mse_from_coeffs, train_mse)
+from linkd.experiments._mse_common import (DATA_SECTION, TRAIN_SECTION, build_problem, directions, errors,
+                                           progress, test_mse_from_coeffs, train_mse, validate)
 from linkd.experiments.base import Experiment, Result, register
 
 SCHEMA = {
@@ -129,7 +129,7 @@ def figure_exaggeration(metrics, summary, cfg) -> dict:
 register(Experiment(
     name="eigen_convergence",
     description="F1: teacher and distilled student progress q_k(t) along eigendirections, simulation vs closed form",
-    schema=SCHEMA, run=run, figures=figure_progress, validate=check_lr,
+    schema=SCHEMA, run=run, figures=figure_progress, validate=validate,
     vectorized=("run.seed", "train.lr_fraction"), run_sweep=run_sweep,
     headline=("teacher_vs_closed_form.max_rel_error", "student_vs_closed_form.max_rel_error", "max_rel_error"),
 ))
@@ -137,7 +137,7 @@ register(Experiment(
 register(Experiment(
     name="exaggeration",
     description="F2: KD exaggerates GD's implicit bias: q_j vs q_i, teacher curve above the student's",
-    schema=SCHEMA, run=run, figures=figure_exaggeration, validate=check_lr,
+    schema=SCHEMA, run=run, figures=figure_exaggeration, validate=validate,
     vectorized=("run.seed", "train.lr_fraction"), run_sweep=run_sweep,
     headline=("max_rel_error", "exaggeration_gap_min", "exaggeration_gap_max"),
 ))

@@ -13,13 +13,17 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from linkd.config import Config, ConfigError, field_of, parse_value
-from linkd.errors import LinkdError, RunDirError, RunDirExistsError, one_line
+from linkd.errors import LinkdError, one_line
 from linkd.experiments.base import Experiment, Result, RunContext, get, null_progress
 from linkd.progress import Progress
-from linkd.rundir import (RUN_FILES, Run, RunDir, atomic_write_json, collect_meta, json_safe, load_run,
+from linkd.rundir import (Run, RunDir, atomic_write_json, collect_meta, json_safe, load_run, staged_directory,
                           utc_now)
 
-__all__ = ["x64_mode", "execute", "draw_figures", "parse_grid", "grid_points", "point_name", "sweep"]
+__all__ = ["x64_mode", "execute", "draw_figures", "parse_grid", "grid_points", "point_name", "sweep", "provenance",
+           "SWEEP_FORMAT"]
+
+#: Version of the ``sweep.json`` layout (documented in the README, "Sweeps").
+SWEEP_FORMAT = 1
 
 
 @contextlib.contextmanager
@@ -45,9 +49,47 @@ def _check_result(exp: Experiment, result: Any, what: str = "run") -> Result:
     return Result({str(k): np.asarray(v) for k, v in metrics.items()}, dict(summary))
 
 
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return "true" if v is True else "false" if v is False else str(v)
+
+
+def figure_caption(run: Run, stem: str) -> tuple[str, str]:
+    """``(caption, keywords)`` of a run's figure: what it shows, the headline numbers, every
+    resolved parameter, and where the run came from (command, config digest, versions)."""
+    exp = get(run.config.experiment)
+    values = [f"{sec}.{k} = {_fmt(v)}" for sec, vals in run.config.to_dict().items() for k, v in vals.items()]
+    head = []
+    for key in exp.headline:
+        v: Any = run.summary
+        for part in key.split("."):
+            v = v.get(part) if isinstance(v, dict) else None
+        if v is not None:
+            head.append(f"{key} = {v:.3e}" if isinstance(v, float) else f"{key} = {v}")
+    meta, git = run.meta, (run.meta.get("git") or {})
+    lines = [
+        f"{stem}: {run.config.description or exp.description}",
+        *([f"Results: {'; '.join(head)}."] if head else []),
+        f"Parameters ({meta.get('source') or run.config.source}, experiment {exp.name}): {'; '.join(values)}.",
+        f"Config {meta.get('config_sha256') or run.config.digest()}; origin "
+        f"{json.dumps(meta.get('config_origin') or dict(run.config.origin))}.",
+        f"Command: {' '.join(meta.get('command') or [])}; reproduce with `linkd run config.toml` in the run "
+        "directory.",
+        f"linkd {meta.get('linkd_version')}, jax {(meta.get('versions') or {}).get('jax')}, backend "
+        f"{meta.get('backend')}, x64 {meta.get('x64')}, git {git.get('commit') or 'n/a'}"
+        + (" (dirty)" if git.get("dirty") else "") + f", started {meta.get('start_time')}.",
+    ]
+    return "\n".join(lines) + "\n", "; ".join(values)
+
+
 def draw_figures(run: Run, directory: str | Path, formats: Sequence[str] = ("pdf", "png"),
                  dpi: int = 300) -> list[Path]:
-    """Draw a loaded run's figures (``Experiment.figures``, in the paper style) and save them."""
+    """Draw a loaded run's figures (``Experiment.figures``, in the paper style) and save them, each
+    with its parameters in the file metadata and in ``<stem>.caption.txt`` (:func:`figure_caption`);
+    other formats of the same figures are removed (no stale rendering is left)."""
     import matplotlib.pyplot as plt
 
     from linkd.plotting import save_figure, use_style
@@ -60,7 +102,9 @@ def draw_figures(run: Run, directory: str | Path, formats: Sequence[str] = ("pdf
     try:
         paths: list[Path] = []
         for stem, fig in figs.items():
-            paths += save_figure(fig, directory, stem, formats=formats, dpi=dpi)
+            caption, keywords = figure_caption(run, stem)
+            paths += save_figure(fig, directory, stem, formats=formats, dpi=dpi, caption=caption,
+                                 title=f"{stem}: {run.config.description or exp.description}", keywords=keywords)
         return paths
     finally:
         for fig in figs.values():
@@ -74,16 +118,11 @@ def _write_result(rd: RunDir, result: Result, figures: bool, formats: Sequence[s
         draw_figures(load_run(rd.path), rd.path / "figures", formats)
 
 
-def _cleanup(rd: RunDir, fresh: bool) -> None:
-    """After a user error: remove what this run wrote, and the directory if we made it."""
-    for name in RUN_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            (rd.path / name).unlink()
-    with contextlib.suppress(OSError):
-        (rd.path / "figures").rmdir()
-    if fresh:
-        with contextlib.suppress(OSError):
-            rd.path.rmdir()
+def provenance(config: Config) -> dict[str, Any]:
+    """What ``meta.json`` records about the config: where it came from (preset name, file path,
+    location and the file's SHA-256, or the kind's built-in defaults) and the digest of the
+    resolved values (:meth:`Config.digest`)."""
+    return {"source": config.source, "config_origin": dict(config.origin), "config_sha256": config.digest()}
 
 
 def execute(config: Config, out: str | Path, *, overwrite: bool = False, quiet: bool = True,
@@ -91,43 +130,44 @@ def execute(config: Config, out: str | Path, *, overwrite: bool = False, quiet: 
             command: list[str] | None = None, progress: Any = None) -> Path:
     """Run ``config`` into the run directory ``out``; returns its path.
 
-    Writes ``config.toml`` and ``meta.json`` (status "running") first, then ``metrics.npz``,
-    ``summary.json``, ``figures/`` and the final ``meta.json`` (status "complete", wall seconds).
-    On a user error (:class:`LinkdError`, e.g. divergence) the files are removed again; on any
-    other exception ``meta.json`` is left with status "failed: ...".
+    The run is built in a staging directory beside ``out`` (``config.toml`` and ``meta.json`` with
+    status "running" first, then ``metrics.npz``, ``summary.json``, ``figures/`` and the final
+    ``meta.json``) and renamed to ``out`` only when it completed (:func:`staged_directory`): with
+    ``overwrite`` the previous run is replaced only then. On a user error (:class:`LinkdError`,
+    e.g. divergence) nothing is left behind; on any other exception (a bug) a new ``out`` keeps
+    ``meta.json`` with status "failed: ..." for inspection.
     """
     exp = get(config.experiment)
     seed, x64 = config.get("run.seed"), config.get("run.x64")
     with x64_mode(x64):  # refuse bad input before touching the disk
         config.validate()
-    fresh = not Path(out).exists()
-    rd = RunDir(out, overwrite=overwrite)
     t0 = time.perf_counter()
     meta = collect_meta(seeds={"run.seed": seed}, x64=x64, command=command, start_time=utc_now(),
-                        experiment=exp.name, source=config.source)
-    try:
-        with x64_mode(x64):
-            rd.write_config(config)
-            rd.write_meta(meta)
-            if progress is None:
-                progress = Progress(config.source, unit="steps", quiet=quiet)
-            ctx = RunContext(seed=seed, x64=x64, quiet=quiet, progress=progress)
-            result = _check_result(exp, exp.run(config, ctx))
-            if hasattr(progress, "close"):
-                progress.close()
-            _write_result(rd, result, figures and exp.figures is not None, formats)
-    except LinkdError:
-        _cleanup(rd, fresh)
-        raise
-    except BaseException as e:
-        meta.update(status=f"failed: {type(e).__name__}: {one_line(str(e))[:300]}",
-                    wall_seconds=time.perf_counter() - t0)
-        with contextlib.suppress(Exception):
-            rd.write_meta(meta)
-        raise
-    meta.update(status="complete", wall_seconds=time.perf_counter() - t0)
-    rd.write_meta(meta)
-    return rd.path
+                        experiment=exp.name, **provenance(config))
+    with staged_directory(out, overwrite=overwrite) as staging:
+        rd = RunDir(staging)
+        try:
+            with x64_mode(x64):
+                rd.write_config(config)
+                rd.write_meta(meta)
+                if progress is None:
+                    progress = Progress(config.source, unit="steps", quiet=quiet)
+                ctx = RunContext(seed=seed, x64=x64, quiet=quiet, progress=progress)
+                result = _check_result(exp, exp.run(config, ctx))
+                if hasattr(progress, "close"):
+                    progress.close()
+                _write_result(rd, result, figures and exp.figures is not None, formats)
+        except LinkdError:
+            raise
+        except BaseException as e:
+            meta.update(status=f"failed: {type(e).__name__}: {one_line(str(e))[:300]}",
+                        wall_seconds=time.perf_counter() - t0)
+            with contextlib.suppress(Exception):
+                rd.write_meta(meta)
+            raise
+        meta.update(status="complete", wall_seconds=time.perf_counter() - t0)
+        rd.write_meta(meta)
+    return Path(out)
 
 
 # ---------------------------------------------------------------------------------- sweeps
@@ -166,27 +206,43 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 def _value_text(v: Any) -> str:
     if isinstance(v, (tuple, list)):
-        return ";".join(_value_text(x) for x in v)
+        return "+".join(_value_text(x) for x in v)
     if isinstance(v, bool):
         return "true" if v else "false"
     return repr(v) if isinstance(v, float) else str(v)
 
 
 def point_name(point: Mapping[str, Any]) -> str:
-    """Directory name of a sweep point: ``train.lr=0.1,run.seed=3`` (unsafe characters -> ``_``)."""
+    """Directory name of a sweep point, ``train.lr=0.1,run.seed=3``: list values joined by ``+``,
+    any character a POSIX shell would need quoted replaced by ``_`` (the name starts with a key,
+    never with ``-``), so ``cd train.lr=0.1,run.seed=3`` works as typed."""
     name = ",".join(f"{k}={_value_text(v)}" for k, v in point.items())
-    return re.sub(r"[^A-Za-z0-9._=,;+-]", "_", name)
+    return re.sub(r"[^A-Za-z0-9._=,+-]", "_", name)
+
+
+def _sweep_index(exp: Experiment, config: Config, grid, vectorized: bool, entries, start: str, t0: float,
+                 command) -> dict[str, Any]:
+    return {
+        "format": SWEEP_FORMAT, "experiment": exp.name, **provenance(config), "grid": dict(grid),
+        "vectorized": vectorized, "base_config": config.to_dict(), "points": entries, "start_time": start,
+        "wall_seconds": time.perf_counter() - t0, "command": command,
+    }
 
 
 def sweep(config: Config, grid: Mapping[str, Sequence[Any]], out: str | Path, *, overwrite: bool = False,
           quiet: bool = True, figures: bool = True, formats: Sequence[str] = ("pdf", "png"),
           command: list[str] | None = None) -> Path:
-    """Run every grid point into ``out/<point_name>/`` and write the index ``out/sweep.json``.
+    """Run every grid point into ``out/<point_name>/``, write the index ``out/sweep.json`` and the
+    aggregate ``out/sweep_summary.csv`` (mean ± SE over seeds, :mod:`linkd.sweeps`; ``linkd plot
+    SWEEP_DIR`` draws it).
 
     If every grid key is in ``Experiment.vectorized`` and it has ``run_sweep``, the whole grid is
     one ``run_sweep`` call (one ``vmap``); otherwise points run one after another with progress.
-    All points are validated before anything runs.
+    All points are validated before anything runs; the sweep is built beside ``out`` and swapped
+    in when complete (:func:`~linkd.rundir.staged_directory`).
     """
+    from linkd import sweeps
+
     exp = get(config.experiment)
     points = grid_points(grid)
     with x64_mode(config.get("run.x64")):  # validation may build arrays
@@ -195,35 +251,28 @@ def sweep(config: Config, grid: Mapping[str, Sequence[Any]], out: str | Path, *,
     if len(set(names)) != len(names):
         raise ConfigError("--grid", json.dumps(json_safe(dict(grid))), "distinct values per axis",
                           "two grid points map to the same directory")
-    root = Path(out)
-    if root.is_dir() and any(root.iterdir()) and not overwrite:
-        raise RunDirExistsError(f"{root} exists and is not empty; pass --overwrite to replace it "
-                                "or choose another --out")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RunDirError(f"cannot create sweep directory {root}: {e.strerror}") from None
     vectorized = exp.run_sweep is not None and set(grid) <= set(exp.vectorized)
     x64 = config.get("run.x64")
     start, t0 = utc_now(), time.perf_counter()
     entries: list[dict[str, Any]] = []
+    with staged_directory(out, overwrite=overwrite) as root, x64_mode(x64):
 
-    def write_point(i: int, result: Result, wall: float) -> None:
-        rd = RunDir(root / names[i], overwrite=overwrite)
-        rd.write_config(configs[i])
-        meta = collect_meta(seeds={"run.seed": configs[i].get("run.seed")}, x64=x64, command=command,
-                            start_time=start, wall_seconds=wall, status="complete", experiment=exp.name,
-                            source=config.source,
-                            sweep={"index": i, "point": points[i], "vectorized": vectorized})
-        rd.write_meta(meta)
-        _write_result(rd, result, figures and exp.figures is not None, formats)
-        entries.append({"dir": names[i], "params": points[i], "summary": result.summary})
+        def write_point(i: int, result: Result, wall: float) -> None:
+            rd = RunDir(root / names[i])
+            rd.write_config(configs[i])
+            meta = collect_meta(seeds={"run.seed": configs[i].get("run.seed")}, x64=x64, command=command,
+                                start_time=start, wall_seconds=wall, status="complete", experiment=exp.name,
+                                **provenance(configs[i]),
+                                sweep={"index": i, "point": points[i], "vectorized": vectorized})
+            rd.write_meta(meta)
+            _write_result(rd, result, figures and exp.figures is not None, formats)
+            entries.append({"dir": names[i], "params": points[i], "config_sha256": configs[i].digest(),
+                            "summary": result.summary})
 
-    with x64_mode(x64):
         if vectorized:
-            ctx = RunContext(seed=config.get("run.seed"), x64=x64, quiet=quiet,
-                             progress=Progress(f"{config.source} sweep", unit="steps", quiet=quiet))
-            results = exp.run_sweep(config, points, ctx)
+            with Progress(f"{config.source} sweep", unit="steps", quiet=quiet) as prog:
+                ctx = RunContext(seed=config.get("run.seed"), x64=x64, quiet=quiet, progress=prog)
+                results = exp.run_sweep(config, points, ctx)
             if len(results) != len(points):
                 raise TypeError(f"experiment {exp.name!r}: run_sweep returned {len(results)} results "
                                 f"for {len(points)} points")
@@ -237,10 +286,7 @@ def sweep(config: Config, grid: Mapping[str, Sequence[Any]], out: str | Path, *,
                     ctx = RunContext(seed=c.get("run.seed"), x64=x64, quiet=True, progress=null_progress)
                     write_point(i, _check_result(exp, exp.run(c, ctx)), time.perf_counter() - t1)
                     prog(i + 1)
-    index = {
-        "experiment": exp.name, "source": config.source, "grid": dict(grid), "vectorized": vectorized,
-        "base_config": config.to_dict(), "points": entries, "start_time": start,
-        "wall_seconds": time.perf_counter() - t0, "command": command,
-    }
-    atomic_write_json(root / "sweep.json", index, note_nonfinite=True)
-    return root
+        index = _sweep_index(exp, config, grid, vectorized, entries, start, t0, command)
+        atomic_write_json(root / "sweep.json", index, note_nonfinite=True)
+        sweeps.write_summary(root, formats=())  # the CSV; `linkd plot SWEEP_DIR` draws it
+    return Path(out)

@@ -9,6 +9,7 @@ from linkd.plotting.style import (  # noqa: F401
     SINGLE_COLUMN,
     STYLE_PATH,
     check_figure,
+    legend_overlaps,
     new_figure,
     save_figure,
     styled,
@@ -17,5 +18,5 @@ from linkd.plotting.style import (  # noqa: F401
 
 __all__ = [
     "SINGLE_COLUMN", "DOUBLE_COLUMN", "OKABE_ITO", "PALETTE", "MARKERS", "LINESTYLES", "STYLE_PATH",
-    "use_style", "styled", "new_figure", "save_figure", "check_figure",
+    "use_style", "styled", "new_figure", "save_figure", "check_figure", "legend_overlaps",
 ]

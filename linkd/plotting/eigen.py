@@ -20,7 +20,7 @@ def _marker_idx(steps: np.ndarray, n: int = 14) -> np.ndarray:
 @styled
 def progress_curves(metrics, summary):
     """F1: q_k(t) for several k; teacher and student panels; log-step axis."""
-    fig, axes = new_figure("double", nrows=1, ncols=2, aspect=0.36, sharey=True)
+    fig, axes = new_figure("double", nrows=1, ncols=2, aspect=0.42, sharey=True)
     dirs = [int(k) for k in metrics["directions"]]
     lam = metrics["eigvals"]
     c_star = metrics["c_star"]
@@ -45,7 +45,8 @@ def progress_curves(metrics, summary):
     axes[1].set_ylabel(r"progress $q_k(t)$")
     axes[0].plot([], [], color="0.3", lw=1.0, label="closed form (lines)")
     axes[0].plot([], [], color="0.3", ls="none", marker="o", mfc="none", label="simulation (markers)")
-    axes[0].legend(loc="center right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4)  # below the panels: covers no data
     axes[1].text(0.97, 0.6, f"simulation vs closed form:\nmax rel. error {summary['max_rel_error']:.1e}",
                  transform=axes[1].transAxes, ha="right", va="center")
     return fig

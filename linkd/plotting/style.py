@@ -19,13 +19,15 @@ from typing import Any, Callable, Iterator, Sequence
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
 
 from linkd.errors import ConfigError
 
 __all__ = [
     "SINGLE_COLUMN", "DOUBLE_COLUMN", "OKABE_ITO", "PALETTE", "MARKERS", "LINESTYLES", "STYLE_PATH",
-    "FORMATS", "use_style", "styled", "new_figure", "save_figure", "check_figure",
+    "FORMATS", "CAPTION_SUFFIX", "use_style", "styled", "new_figure", "save_figure", "check_figure",
+    "legend_overlaps",
 ]
 
 #: Figure widths in inches: one column / full width of a two-column paper (e.g. ICML, NeurIPS).
@@ -92,28 +94,57 @@ def new_figure(width: str | float = "single", aspect: float | None = None, nrows
         return plt.subplots(nrows, ncols, figsize=(w, min(h, 9.0)), **subplots_kw)
 
 
+CAPTION_SUFFIX = ".caption.txt"
+
+
+def _metadata(fmt: str, title: str, caption: str, keywords: str) -> dict | None:
+    creator = f"linkd {_linkd_version()}"
+    if fmt == "pdf":
+        return {"Creator": creator, "Producer": None, "CreationDate": None, "Title": title or None,
+                "Subject": caption or None, "Keywords": keywords or None}
+    if fmt == "png":
+        meta = {"Software": creator, "Title": title, "Description": caption, "Comment": keywords}
+        return {k: v for k, v in meta.items() if v}
+    if fmt == "svg":
+        meta = {"Creator": creator, "Title": title, "Description": caption}
+        return {"Date": None, **{k: v for k, v in meta.items() if v}}
+    return {"Creator": creator} if fmt == "eps" else None
+
+
+def _linkd_version() -> str:
+    import linkd
+
+    return getattr(linkd, "__version__", "?")
+
+
 def save_figure(fig: Figure, directory: str | Path, stem: str, formats: Sequence[str] = ("pdf", "png"),
-                dpi: int = 300) -> list[Path]:
+                dpi: int = 300, *, caption: str = "", title: str = "", keywords: str = "") -> list[Path]:
     """Write ``directory/stem.<fmt>`` for each format, atomically; PDF is vector, PNG at ``dpi``.
 
-    Metadata dates are dropped, so re-saving an unchanged figure gives identical bytes.
+    ``title``, ``caption`` (the figure's parameters and provenance) and ``keywords`` go into the
+    file metadata (PDF Title/Subject/Keywords, PNG text chunks, SVG title/description); a
+    non-empty ``caption`` is also written to ``stem.caption.txt``. Files of the same stem in other
+    figure formats are removed, so the directory never holds a stale rendering. Metadata dates
+    are dropped: re-saving an unchanged figure gives identical bytes.
     """
-    from linkd.rundir import atomic_open
+    from linkd.rundir import atomic_open, atomic_write_text
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ConfigError("format", ",".join(bad), ", ".join(FORMATS), "unknown figure format")
-    meta = {"pdf": {"Creator": "linkd", "Producer": None, "CreationDate": None},
-            "png": {"Software": "linkd"}, "svg": {"Date": None}, "eps": {}}
+    directory.mkdir(parents=True, exist_ok=True)
     out = []
     with use_style():
         for fmt in formats:
             path = directory / f"{stem}.{fmt}"
             with atomic_open(path) as fh:
-                fig.savefig(fh, format=fmt, dpi=dpi, metadata=meta[fmt] or None)
+                fig.savefig(fh, format=fmt, dpi=dpi, metadata=_metadata(fmt, title, caption, keywords))
             out.append(path)
+    if caption:
+        out.append(atomic_write_text(directory / f"{stem}{CAPTION_SUFFIX}", caption))
+    for fmt in set(FORMATS) - set(formats):
+        (directory / f"{stem}.{fmt}").unlink(missing_ok=True)
     return out
 
 
@@ -154,4 +185,53 @@ def check_figure(fig: Figure, widths: Sequence[float] = (SINGLE_COLUMN, DOUBLE_C
             labels = {a.get_label() for a in series if not a.get_label().startswith("_")}
             if not labels or not labels <= legend_texts:
                 problems.append(f"{name}: {len(series)} series but no legend")
+    return problems
+
+
+def _data_points(ax) -> np.ndarray:
+    """Display coordinates of the data an axes draws: line vertices (and points along each
+    segment), marker and scatter positions, error-bar and band outlines."""
+    pts = []
+    for line in ax.lines:
+        if not line.get_visible():
+            continue
+        xy = np.asarray(line.get_xydata(), dtype=float)
+        xy = xy[np.all(np.isfinite(xy), axis=1)] if xy.size else xy
+        if len(xy) == 0:
+            continue
+        d = line.get_transform().transform(xy)
+        if line.get_linestyle() not in ("None", "none", "", " ") and len(d) > 1:
+            t = np.linspace(0.0, 1.0, 9)[:, None, None]
+            d = np.concatenate([d, (d[:-1][None] * (1 - t) + d[1:][None] * t).reshape(-1, 2)])
+        pts.append(d)
+    for coll in ax.collections:
+        if not coll.get_visible():
+            continue
+        offs = np.asarray(coll.get_offsets(), dtype=float)
+        if offs.size and len(coll.get_paths()) <= 1:  # scatter: markers at the offsets
+            pts.append(coll.get_offset_transform().transform(offs))
+        for path in coll.get_paths():  # error bars, bands
+            v = np.asarray(path.vertices, dtype=float)
+            if v.size:
+                pts.append(coll.get_transform().transform(v))
+    pts = [p[np.all(np.isfinite(p), axis=1)] for p in pts]
+    return np.concatenate(pts) if pts else np.zeros((0, 2))
+
+
+def legend_overlaps(fig: Figure) -> list[str]:
+    """Legends that cover data: for every legend (of an axes or of the figure), each axes whose
+    drawn data (lines, markers, error bars, bands) has a point inside the legend's box."""
+    fig.canvas.draw()
+    legends = [(f"axes {i} legend", ax.get_legend()) for i, ax in enumerate(fig.axes) if ax.get_legend()]
+    legends += [(f"figure legend {i}", leg) for i, leg in enumerate(fig.legends)]
+    problems = []
+    for name, leg in legends:
+        box = leg.get_window_extent()
+        for i, ax in enumerate(fig.axes):
+            pts = _data_points(ax)
+            clip = ax.get_window_extent()  # data outside the axes is not drawn
+            inside = ((pts[:, 0] >= max(box.x0, clip.x0)) & (pts[:, 0] <= min(box.x1, clip.x1))
+                      & (pts[:, 1] >= max(box.y0, clip.y0)) & (pts[:, 1] <= min(box.y1, clip.y1)))
+            if inside.any():
+                problems.append(f"{name} covers {int(inside.sum())} data points of axes {i}")
     return problems

@@ -1,0 +1,188 @@
+"""Aggregating a sweep directory (``linkd sweep`` output): mean ± standard error over seeds.
+
+A sweep directory holds ``sweep.json`` (the index, layout below) and one run directory per grid
+point. :func:`aggregate` groups the points by every grid axis except ``run.seed`` and, for each
+numeric scalar of the points' ``summary.json`` (nested keys joined by ``.``), gives the mean over
+the seeds of the group and its standard error SE = s/√m (s the sample standard deviation over
+the m seeds with a finite value; SE is NaN when m < 2). :func:`write_summary` writes the table as
+``sweep_summary.csv`` and draws it against each grid axis (:mod:`linkd.plotting.sweep`).
+
+``sweep.json`` (``format`` 1)::
+
+    format          1
+    experiment      experiment kind
+    source          preset name or config file stem
+    config_origin   where the base config came from (type, name, path, sha256 of the file)
+    config_sha256   digest of the resolved base config (Config.digest)
+    grid            {"section.key": [values, ...], ...}, in --grid order (first varies slowest)
+    vectorized      true if the whole grid ran as one vmapped call
+    base_config     the resolved base config, {section: {key: value}}
+    points          [{"dir": point directory name, "params": {key: value}, "config_sha256": ...,
+                      "summary": that point's summary.json}, ...] in grid order
+    start_time, wall_seconds, command
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from linkd.errors import ConfigError, RunDirError
+
+__all__ = ["SEED_KEY", "SweepTable", "is_sweep_dir", "load_index", "flatten_summary", "aggregate", "to_csv",
+           "write_summary"]
+
+SEED_KEY = "run.seed"
+CSV_NAME = "sweep_summary.csv"
+
+
+class SweepTable(NamedTuple):
+    """``groups[g]``: the non-seed grid values of group g; ``mean``/``se``/``n``: (G, M) arrays
+    over ``metrics`` (n = seeds with a finite value)."""
+
+    experiment: str
+    axes: tuple[str, ...]
+    groups: list[dict[str, Any]]
+    metrics: tuple[str, ...]
+    mean: np.ndarray
+    se: np.ndarray
+    n: np.ndarray
+
+
+def is_sweep_dir(path: str | Path) -> bool:
+    return (Path(path) / "sweep.json").is_file()
+
+
+def load_index(path: str | Path) -> dict[str, Any]:
+    """``sweep.json`` of the sweep directory ``path``."""
+    f = Path(path) / "sweep.json"
+    try:
+        index = json.loads(f.read_text())
+    except FileNotFoundError:
+        raise RunDirError(f"{path} has no sweep.json; give the directory printed by `linkd sweep`") from None
+    except json.JSONDecodeError as e:
+        raise RunDirError(f"{f} is not valid JSON ({e.msg}); re-run the sweep") from None
+    if not isinstance(index, dict) or not isinstance(index.get("points"), list) or "grid" not in index:
+        raise RunDirError(f"{f} is not a linkd sweep index (no grid or points)")
+    return index
+
+
+def flatten_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric scalars of a summary (booleans and lists left out), nested keys joined by ``.``."""
+    out: dict[str, float] = {}
+    for k, v in summary.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten_summary(v, key + "."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[key] = float(v)
+        elif v is None and not k.startswith("_"):
+            out[key] = math.nan  # a non-finite value written as null
+    return out
+
+
+def _key(v: Any) -> str:
+    return json.dumps(v, sort_keys=True)
+
+
+def aggregate(index: Mapping[str, Any]) -> SweepTable:
+    """Group the points by the non-seed grid axes; mean, SE and count over seeds per metric."""
+    axes = tuple(k for k in index["grid"] if k != SEED_KEY)
+    flat = [flatten_summary(p.get("summary") or {}) for p in index["points"]]
+    metrics = tuple(dict.fromkeys(k for f in flat for k in f))
+    groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
+    for i, p in enumerate(index["points"]):
+        vals = {a: p["params"][a] for a in axes}
+        groups.setdefault(_key(vals), (vals, []))[1].append(i)
+    G, M = len(groups), len(metrics)
+    mean, se, n = np.full((G, M), np.nan), np.full((G, M), np.nan), np.zeros((G, M), np.int64)
+    for g, (_, members) in enumerate(groups.values()):
+        for m, name in enumerate(metrics):
+            x = np.asarray([flat[i].get(name, np.nan) for i in members], np.float64)
+            x = x[np.isfinite(x)]
+            n[g, m] = x.size
+            if x.size:
+                mean[g, m] = x.mean()
+            if x.size > 1:
+                se[g, m] = x.std(ddof=1) / math.sqrt(x.size)
+    return SweepTable(str(index.get("experiment", "")), axes, [v for v, _ in groups.values()], metrics, mean, se, n)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "+".join(_cell(x) for x in v)
+    return "true" if v is True else "false" if v is False else str(v)
+
+
+def to_csv(table: SweepTable) -> str:
+    """Long format, one row per (group, metric): the grid values, ``metric``, ``n``, ``mean``, ``se``
+    (``nan`` where undefined)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*table.axes, "metric", "n", "mean", "se"])
+    for g, vals in enumerate(table.groups):
+        for m, name in enumerate(table.metrics):
+            w.writerow([*(_cell(vals[a]) for a in table.axes), name, int(table.n[g, m]),
+                        repr(float(table.mean[g, m])), repr(float(table.se[g, m]))])
+    return buf.getvalue()
+
+
+def default_metrics(table: SweepTable) -> list[str]:
+    """The experiment's headline keys present in the table, else its first six metrics."""
+    try:
+        from linkd.experiments import get
+
+        headline = [k for k in get(table.experiment).headline if k in table.metrics]
+    except ConfigError:
+        headline = []
+    return headline or list(table.metrics[:6])
+
+
+def write_summary(root: str | Path, formats: Sequence[str] = ("pdf", "png"), metrics: Sequence[str] = (),
+                  out: str | Path | None = None) -> list[Path]:
+    """Write ``root/sweep_summary.csv`` and, for ``formats``, the figure ``sweep_summary`` (mean ± SE
+    against each grid axis; into ``out``, default ``root/figures``). Returns the paths written."""
+    from linkd.rundir import atomic_write_text
+
+    root = Path(root)
+    index = load_index(root)
+    table = aggregate(index)
+    unknown = [m for m in metrics if m not in table.metrics]
+    if unknown:
+        raise ConfigError("--metric", ",".join(unknown), "numeric summary keys: " + ", ".join(table.metrics),
+                          "not in the sweep's summaries")
+    paths = [atomic_write_text(root / CSV_NAME, to_csv(table))]
+    if formats and table.axes and table.metrics:
+        from linkd.plotting.style import save_figure
+        from linkd.plotting.sweep import sweep_summary
+
+        chosen = list(metrics) or default_metrics(table)
+        fig = sweep_summary(table, chosen)
+        caption = sweep_caption(index, table, chosen)
+        paths += save_figure(fig, Path(out) if out else root / "figures", "sweep_summary", formats=formats,
+                             caption=caption, title=f"{index.get('source', '')} sweep")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return paths
+
+
+def sweep_caption(index: Mapping[str, Any], table: SweepTable, metrics: Sequence[str]) -> str:
+    seeds = index["grid"].get(SEED_KEY)
+    grid = "; ".join(f"{k} = {', '.join(_cell(v) for v in vals)}" for k, vals in index["grid"].items())
+    lines = [
+        f"Sweep of {index.get('source')} ({index.get('experiment')}): {', '.join(metrics)} against "
+        f"{', '.join(table.axes)}; mean ± standard error over "
+        + (f"{len(seeds)} seeds (run.seed)" if seeds else "1 seed (no run.seed axis: no error bars)") + ".",
+        f"Grid: {grid}.",
+        f"Base config {index.get('config_sha256', '?')} from {json.dumps(index.get('config_origin', {}))}.",
+        "Command: " + " ".join(index.get("command") or []),
+    ]
+    return "\n".join(lines) + "\n"
