@@ -10,6 +10,7 @@ Every init takes an explicit ``key``; nothing draws hidden randomness.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Sequence
 
 import jax
@@ -106,3 +107,38 @@ def predict(params, X: Array) -> Array:
 def depth(params) -> int:
     """N, the number of weight matrices (1 for a linear model)."""
     return len(params.layers) if isinstance(params, DeepLinear) else 1
+
+
+def init_deep_aligned(V: Array, U: Array, sigma0, depth: int, widths: Sequence[int] | None = None, *,
+                      key: Array) -> DeepLinear:
+    r"""Balanced aligned init (docs/theory.md §7, A-init): :math:`W_j = R_j\,\mathrm{diag}(\sigma_0^{1/N})R_{j-1}^\top`
+    with :math:`R_0 = V_r` (the first r columns of ``V``, (d, ·)), :math:`R_N = U` ((m, r)) and
+    random orthonormal :math:`R_j` (h_j, r) in between, so :math:`u_k^\top W_e v_k = \sigma_0` (scalar or
+    (r,)) and every other entry of :math:`U^\top W_e V` is 0. ``widths`` (N − 1 hidden sizes, each ≥ r)
+    defaults to r. Depth 1 gives :math:`W_1 = U\mathrm{diag}(\sigma_0)V_r^\top`."""
+    from linkd.errors import ConfigError
+
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ConfigError("depth", depth, "an integer N >= 1")
+    V, U = jnp.asarray(V), jnp.asarray(U)
+    r = U.shape[1]
+    hidden = (r,) * (depth - 1) if widths is None else tuple(int(h) for h in widths)
+    if len(hidden) != depth - 1 or any(h < r for h in hidden):
+        raise ConfigError("widths", list(hidden), f"{depth - 1} hidden widths, each >= r = {r}")
+    s = jnp.broadcast_to(jnp.asarray(sigma0, V.dtype), (r,))
+    if not bool(jnp.all(s > 0)):
+        raise ConfigError("sigma0", sigma0, "sigma0 > 0 (every mode strength of the init)")
+    return DeepLinear(_aligned_layers(key, V, U, s, hidden))
+
+
+@functools.partial(jax.jit, static_argnums=(4,))
+def _aligned_layers(key, V, U, s, hidden):
+    r, depth = U.shape[1], len(hidden) + 1
+    keys = jax.random.split(key, max(1, depth - 1))
+    frames = [V[:, :r]]
+    for j, h in enumerate(hidden):
+        Q, _ = jnp.linalg.qr(jax.random.normal(keys[j], (h, r), V.dtype))
+        frames.append(Q)
+    frames.append(U)
+    root = s ** (1.0 / depth)
+    return tuple((frames[j + 1] * root[None, :]) @ frames[j].T for j in range(depth))

@@ -93,3 +93,23 @@ def progress(c: Array, c_star: Array) -> Array:
     c, c_star = jnp.asarray(c), jnp.asarray(c_star)
     safe = jnp.where(c_star == 0, 1.0, c_star)
     return jnp.where(c_star == 0, 0.0, c / safe)
+
+
+class ModeStrengths(NamedTuple):
+    """``strengths`` (..., r): :math:`u_k^\top W_e v_k`; ``off_mode`` (...): the largest |entry| of
+    :math:`V^\top W_e^\top U` off that diagonal (0 for an aligned deep-linear run, docs/theory.md §7)."""
+
+    strengths: Array
+    off_mode: Array
+
+
+def mode_strengths(coeffs: Array, U: Array) -> ModeStrengths:
+    r"""Mode strengths from recorded coefficients ``coeffs`` = :math:`V^\top W_e^\top` ((..., d_b, m), as
+    recorded by the engine with ``Data(basis=V)``) and output frame ``U`` (m, r): the diagonal of
+    :math:`M = V^\top W_e^\top U` and its largest off-diagonal entry (per record)."""
+    M = jnp.einsum("...im,mk->...ik", jnp.asarray(coeffs), jnp.asarray(U))
+    r = M.shape[-1]
+    diag = jnp.diagonal(M[..., :r, :], axis1=-2, axis2=-1)
+    mask = jnp.zeros(M.shape[-2:], bool).at[jnp.arange(r), jnp.arange(r)].set(True)
+    off = jnp.max(jnp.abs(jnp.where(jnp.broadcast_to(mask, M.shape), 0.0, M)), axis=(-2, -1))
+    return ModeStrengths(diag, off)
