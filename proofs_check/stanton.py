@@ -1,5 +1,7 @@
-"""Stanton, Izmailov, Kirichenko, Alemi, Wilson (NeurIPS 2021), theory.md §4.3: fidelity of a
-soft-label linear student (agreement, predictive KL) and what limits it."""
+"""Stanton, Izmailov, Kirichenko, Alemi, Wilson (NeurIPS 2021), docs/theory.md §4.3 and §9.1–9.2: fidelity
+of a distilled linear student (agreement, predictive KL, disagreement) and what limits it, with the
+exact finite-time disagreement and sign-agreement curves (linkd.closed_form.fidelity) checked against
+GD (the linkd engine) and Monte Carlo on >= 1e6 test points."""
 from __future__ import annotations
 
 import jax
@@ -7,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from linkd import bounds, closed_form, data, dynamics, metrics
-from proofs_check._common import STOP, cached, key, monotone, np64, pick, sim, until
-from proofs_check.registry import Breaker, ClaimResult, apply, qualitative, register, scale
+from proofs_check._common import STOP, cached, eig, key, mc_equal, monotone, np64, pick, sim, until
+from proofs_check.registry import Breaker, ClaimResult, apply, qualitative, register, scale, upper_bound
 
 P = "stanton"
 D = 20
@@ -108,40 +110,459 @@ def agreement_vs_set(size="fast", corrupt=None):
     return res
 
 
+# ------------------------------------------------------------------ §9.1–9.2: finite-time fidelity
+
+MC_N = 1_000_000  # Monte Carlo test points (both sizes): SE ~ 1e-4..5e-4 for agreement
+MC_CHUNK = 250_000
+T_FID, T_STU = 40, 40  # teacher steps (MSE, noisy labels) and recorded student steps (equal: one compilation)
+SHIFT_EIGS = Breaker("eigenvalues shifted by +1e-3 * lambda_max (lambda > 0)",
+                     lambda lam: np.where(lam > 0, lam + 1e-3 * lam.max(), 0.0), part="eigvals")
+LONGER_TEACHER = Breaker("teacher one step longer (T+1)", lambda T: T + 1, part="T_teacher")
+NO_MEAN = Breaker("test mean dropped (centred formula on non-centred inputs)", lambda mu: None, part="mean")
+MC_REASON = ("Monte Carlo over >= 1e6 test points drawn by linkd.data.gaussian_design (+ mean): |measured - predicted| "
+             "<= 3 standard errors at every compared entry (the prediction is exact).")
+CASES = {"n<d": (12, 20, 1, 65), "n>d": (40, 12, 2, 66)}  # n, d, outputs C, seed
+
+
 @cached
-def _plateau(size):
-    d, n = 20, 200
-    steps = pick(size, 10_000, 100_000)
-    out = {}
-    for cond in (1.0, 1e4):
-        lam = data.exponential_spectrum(d, rate=float(np.log(cond) / (d - 1)) if cond > 1 else 0.0)
-        k1, k2, k3 = jax.random.split(key(63), 3)
-        X = data.gaussian_design(k1, n, lam)
-        Xt = data.gaussian_design(k3, 5000, lam)
-        # teacher with equal logit variance per direction: c_k ~ 1/sqrt(lambda_k)
-        w_star = np64(data.linear_teacher(k2, d)) / np.sqrt(np64(lam))
-        w_star = 3.0 * w_star / np.sqrt(np.sum(np64(lam) * w_star ** 2))
-        lr = dynamics.default_lr(X, "binary", fraction=0.9)
-        tr = sim(jnp.zeros(d), X, X @ w_star, lr, steps, family="binary", record_every=steps // 1000,
-                 X_test=Xt, targets_test=Xt @ w_star)
-        out[cond] = (np.asarray(tr.steps), 1.0 - np64(tr.metrics["test_fidelity_error"]))
+def _fid_setup(case):
+    """Inputs x ~ N(mu, Sigma) (random basis, power-law spectrum), MSE teacher T_FID GD steps on
+    y = X W* + noise, student T_STU steps on the teacher's train predictions (weights recorded)."""
+    n, d, C, seed = CASES[case]
+    k = jax.random.split(key(seed), 5)
+    lam_pop = data.power_law_spectrum(d, 1.0)
+    U = data.random_orthogonal(k[0], d)
+    mu = np64(0.6 * U[:, 0] - 0.4 * U[:, 2])
+    X = jnp.asarray(np64(data.gaussian_design(k[1], n, lam_pop, U)) + mu[None, :])
+    W = data.linear_teacher(k[2], lam_pop, U) if C == 1 else data.multiclass_teacher(k[2], d, C, basis=U)
+    y = data.regression_labels(k[3], X, W, noise=0.5)
+    lam, V = eig(X)
+    lr = 0.9 / lam[0]
+    c_star = V.T @ np64(jnp.linalg.pinv(X) @ y)
+    w0 = jnp.zeros((d,) if C == 1 else (d, C))
+    W_T = sim(w0, X, y, lr, T_FID, basis=jnp.eye(d)).params  # same spec as the student's run: compiled once
+    tr = sim(w0, X, X @ W_T, lr, T_STU, basis=jnp.eye(d))
+    Sigma = np64(U) @ np.diag(np64(lam_pop)) @ np64(U).T
+    return {"X": X, "lam": lam, "V": V, "lr": lr, "c_star": c_star, "W_T": np64(W_T), "W_S": np64(tr.coeffs),
+            "D_train": np64(tr.metrics["train_fidelity_error"]), "Sigma": Sigma, "mu": mu, "U": U, "lam_pop": lam_pop,
+            "W_star": np64(W), "y": np64(y), "n": n, "d": d, "C": C, "k_test": k[4]}
+
+
+def _pred_dis(S, t, corrupt):
+    lam = apply(corrupt, "eigvals", S["lam"])
+    T = apply(corrupt, "T_teacher", T_FID)
+    tr = closed_form.train_disagreement(lam, S["c_star"], S["lr"], T, t)
+    te = closed_form.test_disagreement(lam, S["V"], S["c_star"], S["lr"], T, t, S["Sigma"], apply(corrupt, "mean", S["mu"]))
+    return np64(tr), np64(te)
+
+
+def _gd_test_disagreement(S, E):
+    """Population D_test of GD weight differences E (..., d[, C]) in the original coordinates."""
+    Q = S["Sigma"] + np.outer(S["mu"], S["mu"])
+    E = E if S["C"] > 1 else E[..., None]
+    return np.einsum("...ic,ij,...jc->...", E, Q, E)
+
+
+@register(id="st.disagreement_exact", paper=P, kind="exact", tolerance=1e-12,
+          statement="Finite-time fidelity (docs/theory.md §9.1): for an MSE teacher (T=40 GD steps on noisy labels) and a "
+                    "student distilled t = 0..40 GD steps on its train predictions, D_train = (1/n)||X w_S - X w_T||^2 = "
+                    "sum_k lambda_k e_k^2 and D_test = e^T M e + (m^T e)^2 for x ~ N(mu, Sigma) (M = V^T Sigma V, m = V^T mu), "
+                    "e_k = -rho_k^t (1 - rho_k^T) c*_k; n < d (scalar output) and n > d (2 outputs, summed).",
+          tolerance_reason="float64 round-off of 40+40 GD steps (~1e-15 relative); error relative to max(1, max D).",
+          breakers=(scale(), SHIFT_EIGS, LONGER_TEACHER, NO_MEAN))
+def disagreement_exact(size="fast", corrupt=None):
+    t = np.arange(T_STU + 1)
+    errs, shown = [], {}
+    for case in CASES:
+        S = _fid_setup(case)
+        meas_tr = S["D_train"]  # the engine's recorded train fidelity error (squared error to the teacher)
+        meas_te = _gd_test_disagreement(S, S["W_S"] - S["W_T"][None])
+        pred_tr, pred_te = apply(corrupt, "prediction", _pred_dis(S, t, corrupt))
+        s = max(1.0, float(np.max(np.abs(pred_tr))), float(np.max(np.abs(pred_te))))
+        errs.append(max(float(np.max(np.abs(meas_tr - pred_tr))), float(np.max(np.abs(meas_te - pred_te)))) / s)
+        shown[case] = [float(meas_tr[-1]), float(pred_tr[-1]), float(meas_te[-1]), float(pred_te[-1])]
+    err = max(errs)
+    return ClaimResult({k: v[::2] for k, v in shown.items()}, {k: v[1::2] for k, v in shown.items()}, err,
+                       bool(np.isfinite(err) and err <= 1e-12),
+                       {"cases": {k: dict(zip("ndC", v[:3])) for k, v in CASES.items()}, "T": T_FID, "t": T_STU},
+                       "shown: [D_train(40), D_test(40)] per case, GD (engine metric; weights) vs closed form")
+
+
+def _mc(k_test, S, N, fn, n_out):
+    """Sum and sum of squares of fn(X_test chunk) -> (n_out, chunk) over N points from the linkd sampler."""
+    tot, tot2 = np.zeros(n_out), np.zeros(n_out)
+    for i in range(N // MC_CHUNK):
+        Xt = np64(data.gaussian_design(jax.random.fold_in(k_test, i), MC_CHUNK, S["lam_pop"], S["U"])) + S["mu"][None, :]
+        v = fn(Xt)
+        tot += v.sum(axis=1)
+        tot2 += (v * v).sum(axis=1)
+    mean = tot / N
+    return mean, np.sqrt(np.maximum(tot2 / N - mean * mean, 0.0) / (N - 1))
+
+
+T_MC = (1, 5, 40)
+
+
+@cached
+def _dis_mc(case, N):
+    S = _fid_setup(case)
+    E = S["W_S"][list(T_MC)] - S["W_T"][None]  # (3, d[, C])
+
+    def fn(Xt):
+        r = np.einsum("nd,td...->tn...", Xt, E)
+        return (r * r) if S["C"] == 1 else np.sum(r * r, axis=-1)
+
+    return _mc(S["k_test"], S, N, fn, len(T_MC))
+
+
+@register(id="st.disagreement_test_mc", paper=P, kind="exact", tolerance=3.0,
+          statement="D_test(t) = e^T M e + (m^T e)^2 (docs/theory.md §9.1) equals the Monte Carlo mean of the squared "
+                    "teacher-student output difference over 1e6 non-centred test points, t = 1, 5, 40, both cases.",
+          tolerance_reason=MC_REASON,
+          breakers=(scale(1.02), NO_MEAN, LONGER_TEACHER))
+def disagreement_test_mc(size="fast", corrupt=None):
+    m, p, se = [], [], []
+    for case in CASES:
+        mean, s = _dis_mc(case, MC_N)
+        _, te = _pred_dis(_fid_setup(case), np.array(T_MC), corrupt)
+        m.append(mean), p.append(apply(corrupt, "prediction", te)), se.append(s)
+    return mc_equal(np.concatenate(m), np.concatenate(p), np.concatenate(se),
+                    params={"t": T_MC, "n_test": MC_N, "cases": list(CASES)}, note="entries: t = 1, 5, 40 for n<d then n>d")
+
+
+NOISE, T_NOISE = 0.5, (5, 40)
+
+
+@cached
+def _noise_draws(size):
+    S = _fid_setup("n<d")
+    R = pick(size, 2000, 20000)
+    X, n, d = S["X"], S["n"], S["d"]
+    xi = NOISE * jax.random.normal(key(67), (R, n))
+    Y = (X @ jnp.asarray(S["W_star"]))[None, :] + xi
+    Xb = jnp.broadcast_to(X, (R, n, d))
+    w0 = jnp.zeros((R, d))
+    spec = dynamics.EngineSpec(family="mse", optimizer="gd", steps=T_FID, record_every=1)  # T_FID = max(T_NOISE)
+    basis = jnp.broadcast_to(jnp.eye(d), (R, d, d))
+    W_T = dynamics.sweep(w0, dynamics.Data(Xb, Y, basis=basis), dynamics.Hyper(lr=S["lr"]), spec,
+                         batched=("params", "data")).params
+    tr = dynamics.sweep(w0, dynamics.Data(Xb, jnp.einsum("rnd,rd->rn", Xb, W_T), basis=basis),
+                        dynamics.Hyper(lr=S["lr"]), spec, batched=("params", "data"))
+    E = np64(tr.coeffs)[:, list(T_NOISE)] - np64(W_T)[:, None]  # (R, 2, d)
+    Dt = _gd_test_disagreement(S, E)  # (R, 2)
+    return Dt.mean(axis=0), Dt.std(axis=0, ddof=1) / np.sqrt(R), R
+
+
+@register(id="st.disagreement_noise_average", paper=P, kind="exact", tolerance=3.0,
+          statement="Label-noise average (docs/theory.md §9.1): over draws y = X w* + xi, xi ~ N(0, 0.25 I), X fixed (n=12 < d=20), "
+                    "the mean D_test of GD teacher/student pairs equals sum_kl (M + m m^T)_kl f_k f_l (beta_k beta_l + "
+                    "delta_kl s^2/(n lambda_k)), f_k = -rho_k^t (1 - rho_k^T), beta = V^T w*, at t = 5 and 40.",
+          tolerance_reason="Monte Carlo over 2000 noise draws (20000 full), each D_test exact from the GD weights: "
+                           "|mean - prediction| <= 3 SE.",
+          breakers=(Breaker("noise variance term dropped", lambda s: 0.0, part="noise"),
+                    Breaker("noise variance s^2/lambda_k (1/n missing)", lambda s: s * np.sqrt(CASES["n<d"][0]),
+                            part="noise"), Breaker("teacher stopped at half its steps (T/2)", lambda T: T // 2,
+                                                   part="T_teacher")))
+def disagreement_noise_average(size="fast", corrupt=None):
+    S = _fid_setup("n<d")
+    mean, se, R = _noise_draws(size)
+    beta = S["V"].T @ S["W_star"]
+    pred = closed_form.expected_test_disagreement(S["lam"], S["V"], beta, apply(corrupt, "noise", NOISE), S["n"], S["lr"],
+                                                  apply(corrupt, "T_teacher", T_FID), np.array(T_NOISE), S["Sigma"], S["mu"])
+    return mc_equal(mean, apply(corrupt, "prediction", pred), se, params={"draws": R, "t": T_NOISE, "noise_std": NOISE})
+
+
+T_SIGN = (1, 3, 10, 40)
+
+
+@cached
+def _sign_mc(N):
+    """MC sign agreement of the GD teacher/student of case n<d at t in T_SIGN, on centred and
+    non-centred test inputs (the same draws; metrics.top1_agreement on logits)."""
+    S = _fid_setup("n<d")
+    wT, WS = S["W_T"], S["W_S"][list(T_SIGN)]
+    tot = np.zeros((2, len(T_SIGN)))
+    W = np.concatenate([wT[:, None], WS.T], axis=1)  # (d, 1 + len(T_SIGN))
+    for i in range(N // MC_CHUNK):
+        Xc = np64(data.gaussian_design(jax.random.fold_in(S["k_test"], 1000 + i), MC_CHUNK, S["lam_pop"], S["U"]))
+        for j, shift in enumerate((0.0, S["mu"] @ W)):
+            Z = jnp.asarray(Xc @ W + shift)  # logits of teacher and students on x (+ mu)
+            agree = jax.vmap(metrics.top1_agreement, in_axes=(None, 1))(Z[:, 0], Z[:, 1:])
+            tot[j] += np64(agree) * MC_CHUNK
+    p = tot / N
+    return p, np.sqrt(p * (1.0 - p) / N)
+
+
+def _sign_pred(S, corrupt, centred: bool):
+    cov = apply(corrupt, "cov", S["Sigma"])
+    mean = None if centred else apply(corrupt, "mean", S["mu"])
+    return np64(closed_form.sign_agreement_curve(S["lam"], S["V"], S["c_star"], S["lr"], T_FID, np.array(T_SIGN), cov, mean))
+
+
+@register(id="st.sign_agreement_mc", paper=P, kind="exact", tolerance=3.0,
+          statement="Sign agreement in the Sigma-metric (docs/theory.md §9.2): the test top-1 agreement of the GD teacher "
+                    "(T=40) and student (t = 1, 3, 10, 40; n=12 < d=20) equals 1 - arccos(rho_Sigma)/pi on centred inputs "
+                    "(Sheppard) and Phi2(h_a, h_b; rho) + Phi2(-h_a, -h_b; rho) on inputs with mean mu, from the closed-form "
+                    "eigen-coefficients.",
+          tolerance_reason=MC_REASON,
+          breakers=(Breaker("Euclidean metric (Sigma -> I)", lambda C: np.eye(C.shape[0]), part="cov"), NO_MEAN,
+                    scale(1.0 + 2e-3)))
+def sign_agreement_mc(size="fast", corrupt=None):
+    S = _fid_setup("n<d")
+    p, se = _sign_mc(MC_N)
+    pred = np.stack([_sign_pred(S, corrupt, True), _sign_pred(S, corrupt, False)])
+    return mc_equal(p.ravel(), np.ravel(apply(corrupt, "prediction", pred)), se.ravel(),
+                    params={"t": T_SIGN, "n_test": MC_N}, note="entries: centred t = 1, 3, 10, 40, then non-centred")
+
+
+@register(id="st.euclidean_angle_control", paper=P, kind="bound", tolerance=0.0,
+          statement="Negative control (docs/theory.md §9.2): the Euclidean-angle formula 1 - angle(w_T, w_S)/pi, right only "
+                    "for Sigma ∝ I, misses the Monte Carlo agreement (centred inputs, Sigma with a power-law spectrum) by more "
+                    "than 10 standard errors, so the Sigma-metric check above can tell the two formulas apart.",
+          tolerance_reason="a detection threshold: 10 SE (the correct formula is within 3 SE); measured = 10, bound = the "
+                           "largest |Euclidean - MC|/SE over t.",
+          breakers=(Breaker("'Euclidean' formula evaluated in the Sigma-metric (the control compares equal formulas)",
+                            lambda C: None, part="metric"),))
+def euclidean_angle_control(size="fast", corrupt=None):
+    S = _fid_setup("n<d")
+    p, se = _sign_mc(MC_N)
+    metric = apply(corrupt, "metric", np.eye(S["d"]))
+    metric = S["Sigma"] if metric is None else metric
+    WS = S["W_S"][list(T_SIGN)]
+    eu = np64(closed_form.sign_agreement(np.broadcast_to(S["W_T"], WS.shape), WS, metric))
+    z = float(np.max(np.abs(eu - p[0]) / se[0]))
+    res = upper_bound(10.0, z)
+    res.params = {"t": T_SIGN, "euclidean": eu, "mc": p[0], "se": se[0]}
+    res.note = f"largest |Euclidean - MC| = {np.max(np.abs(eu - p[0])):.4f} ({z:.0f} SE)"
+    return res
+
+
+def _monotone_cases(K):
+    """K random problems in eigen-coordinates (d = 2..7, random spectrum, teacher coefficients,
+    teacher steps or a converged teacher) with a population covariance diagonal in V (M diagonal)."""
+    out = []
+    for seed in range(K):
+        r = np.random.default_rng(seed)
+        d = int(r.integers(2, 8))
+        lam = np.sort(r.uniform(0.01, 1.0, d))[::-1]
+        lam /= lam[0]
+        c = r.normal(size=d)
+        T = None if seed % 2 else int(r.integers(1, 100))
+        out.append((lam, c, T, np.diag(r.uniform(0.05, 1.0, d))))
+    return out
+
+
+@cached
+def _dip_case():
+    """The largest dip of the agreement curve among 600 random problems with a full (non-diagonal)
+    population covariance M (d = 4, converged teacher): found by the closed form."""
+    t = np.arange(1, 401)
+    best = (-1.0, None)
+    for seed in range(600):
+        r = np.random.default_rng(seed)
+        lam = np.sort(r.uniform(0.01, 1.0, 4))[::-1]
+        lam /= lam[0]
+        c = r.normal(size=4)
+        r.uniform(0.1, 1, 4)  # keep the draw order of the search that found it
+        G = r.normal(size=(4, 4))
+        M = G @ G.T / 4 + 0.05 * np.eye(4)
+        A = np64(closed_form.sign_agreement_curve(lam, np.eye(4), c, 0.9, None, t, M))
+        dip = float(np.max(np.maximum.accumulate(A) - A))
+        if dip > best[0]:
+            best = (dip, (lam, c, None, M))
+    return best[1]
+
+
+T_GRID = np.arange(1, 401)
+
+
+@register(id="st.agreement_monotone_diagonal", paper=P, kind="monotone", tolerance=1e-12,
+          statement="With a population covariance diagonal in the eigenbasis of the train covariance (M diagonal, e.g. "
+                    "M = Lambda), the closed-form test sign agreement of an MSE student never decreases in t "
+                    "(t = 1..400, eta*lambda_max = 0.9, 300 random problems fast / 3000 full).",
+          tolerance_reason="a deterministic ordering of the closed form (stable angle formula): a step may fall by at "
+                           "most 1e-12 (round-off).",
+          breakers=(Breaker("a non-diagonal M (the dip case of st.agreement_dip_control) added",
+                            lambda cases: cases + [_dip_case()], part="cases"),))
+def agreement_monotone_diagonal(size="fast", corrupt=None):
+    cases = apply(corrupt, "cases", _monotone_cases(pick(size, 300, 3000)))
+    sign = 1.0 if apply(corrupt, "order", True) else -1.0  # the generic breaker claims the opposite order
+    worst, n_bad = -np.inf, 0
+    for lam, c, T, M in cases:
+        A = np64(closed_form.sign_agreement_curve(lam, np.eye(lam.shape[0]), c, 0.9, T, T_GRID, M))
+        drop = float(np.max(-sign * np.diff(A)))
+        worst = max(worst, drop)
+        n_bad += drop > 1e-12
+    return ClaimResult(int(n_bad), "0 decreasing steps", worst, bool(worst <= 1e-12),
+                       {"cases": len(cases), "t": "1..400"}, f"largest single-step fall {worst:.2e}; cases with a fall: {n_bad}")
+
+
+@cached
+def _dip_sim():
+    """The dip case realised: X (n=8, d=4) with Sigma-hat = V diag(lambda) V^T exactly, population
+    Sigma = V M V^T, fixed teacher w_T = V c, MSE student by GD (weights every step)."""
+    lam, c, _, M = _dip_case()
+    n, d = 8, 4
+    k1, k2, k3 = jax.random.split(key(68), 3)
+    Q = np64(data.random_orthogonal(k1, n))[:, :d]
+    V = np64(data.random_orthogonal(k2, d))
+    X = jnp.asarray(Q @ np.diag(np.sqrt(n * lam)) @ V.T)
+    w_T = V @ c
+    tr = sim(jnp.zeros(d), X, X @ jnp.asarray(w_T), 0.9 / lam[0], int(T_GRID[-1]), basis=jnp.eye(d))
+    return V, w_T, np64(tr.coeffs), k3
+
+
+@cached
+def _dip_mc(t_peak: int, t_trough: int):
+    """Paired MC (the same 1e6 test points x ~ N(0, Sigma)) of agreement(t_peak) - agreement(t_trough)
+    for the simulated student of the dip case."""
+    lam, c, _, M = _dip_case()
+    V, w_T, W, k = _dip_sim()
+    U = np64(np.linalg.cholesky(V @ M @ V.T))
+    wa, wb = W[t_peak], W[t_trough]
+    diff, diff2 = 0.0, 0.0
+    for i in range(MC_N // MC_CHUNK):  # x = U g: covariance Sigma
+        Xt = np64(jax.random.normal(jax.random.fold_in(k, i), (MC_CHUNK, 4))) @ U.T
+        sT = np.sign(Xt @ w_T)
+        dd = (np.sign(Xt @ wa) == sT).astype(np.float64) - (np.sign(Xt @ wb) == sT).astype(np.float64)
+        diff += float(dd.sum())
+        diff2 += float((dd * dd).sum())
+    drop = diff / MC_N
+    return drop, float(np.sqrt(max(diff2 / MC_N - drop * drop, 0.0) / (MC_N - 1)))
+
+
+@register(id="st.agreement_dip_control", paper=P, kind="exact", tolerance=3.0,
+          statement="Negative control (docs/theory.md §9.2): with a population covariance NOT diagonal in the train "
+                    "eigenbasis (M != Lambda) the agreement of a GD student can fall while it trains: in the largest "
+                    "closed-form dip among 600 random d=4 problems, the drop between the peak and the trough equals the "
+                    "paired Monte Carlo drop of the simulated student (1e6 test points) and exceeds 10 SE.",
+          tolerance_reason="paired Monte Carlo (same test points at both steps): |MC drop - closed-form drop| <= 3 SE; "
+                           "the closed-form drop must also exceed 10 SE (the dip is real).",
+          breakers=(Breaker("M replaced by its diagonal (M = Lambda-like)", lambda M: np.diag(np.diag(M)), part="M"),
+                    scale(0.5)))
+def agreement_dip_control(size="fast", corrupt=None):
+    lam, c, _, M = _dip_case()
+    A = np64(closed_form.sign_agreement_curve(lam, np.eye(4), c, 0.9, None, T_GRID, M))
+    i_tr = int(np.argmax(np.maximum.accumulate(A) - A))
+    i_pk = int(np.argmax(A[:i_tr + 1]))
+    drop, se = _dip_mc(int(T_GRID[i_pk]), int(T_GRID[i_tr]))
+    Mp = apply(corrupt, "M", M)
+    Ap = np64(closed_form.sign_agreement_curve(lam, np.eye(4), c, 0.9, None, T_GRID[[i_pk, i_tr]], Mp))
+    pred = float(apply(corrupt, "prediction", Ap[0] - Ap[1]))
+    res = mc_equal(drop, pred, se, params={"t_peak": int(T_GRID[i_pk]), "t_trough": int(T_GRID[i_tr]),
+                                            "agreement_peak": float(A[i_pk]), "se": se, "n_test": MC_N})
+    res.passed = bool(res.passed and pred > 10.0 * se)
+    res.note = f"agreement falls by {pred:.4f} ({pred / se:.0f} SE) from t = {T_GRID[i_pk]} to t = {T_GRID[i_tr]}"
+    return res
+
+
+# ------------------------------------------------------------------ agreement against steps (replaces the plateau guess)
+
+CURVE_T = (10, 100, 1000, 10_000)
+PLATEAU_RISE, PLATEAU_GAP = 0.005, 0.02  # a plateau: a decade of steps gaining < 0.005 while >= 0.02 below 1
+
+
+def _curve_spectrum(kind):
+    d = 20
+    if kind == "smooth":  # condition number 1e4, eigenvalues evenly spread in log
+        return data.exponential_spectrum(d, rate=float(np.log(1e4) / (d - 1)))
+    return data.explicit_spectrum([1.0] * 10 + [1e-4] * 10)  # two blocks four decades apart
+
+
+@cached
+def _curve(kind):
+    """Teacher w* (equal logit variance per population direction, unit... logit std 3); MSE student on
+    the teacher's logits X w* (n = 200 >= d = 20), 1e4 GD steps, weights every 10 steps."""
+    lam = _curve_spectrum(kind)
+    d, n = lam.shape[0], 200
+    k1, k2, k3 = jax.random.split(key(63), 3)
+    X = data.gaussian_design(k1, n, lam)
+    w = np64(data.linear_teacher(k2, d)) / np.sqrt(np64(lam))
+    w = 3.0 * w / np.sqrt(np.sum(np64(lam) * w ** 2))
+    lam_hat, V = eig(X)
+    lr = 0.9 / lam_hat[0]
+    tr = sim(jnp.zeros(d), X, X @ jnp.asarray(w), lr, CURVE_T[-1], record_every=10, basis=jnp.eye(d))
+    c_star = V.T @ np64(jnp.linalg.pinv(X) @ (X @ jnp.asarray(w)))
+    return {"lam_pop": lam, "w": w, "lam": lam_hat, "V": V, "lr": lr, "c_star": c_star, "steps": np.asarray(tr.steps),
+            "W": np64(tr.coeffs), "k_test": k3}
+
+
+@cached
+def _curve_mc(kind, N):
+    C = _curve(kind)
+    idx = [int(np.searchsorted(C["steps"], t)) for t in CURVE_T]
+    W = np.concatenate([C["w"][:, None], C["W"][idx].T], axis=1)
+    tot = np.zeros(len(CURVE_T))
+    for i in range(N // MC_CHUNK):
+        Z = jnp.asarray(np64(data.gaussian_design(jax.random.fold_in(C["k_test"], i), MC_CHUNK, C["lam_pop"])) @ W)
+        tot += np64(jax.vmap(metrics.top1_agreement, in_axes=(None, 1))(Z[:, 0], Z[:, 1:])) * MC_CHUNK
+    p = tot / N
+    return p, np.sqrt(p * (1.0 - p) / N)
+
+
+def _curve_pred(C, t, corrupt=None):
+    lam = apply(corrupt, "eigvals", C["lam"])
+    return np64(closed_form.sign_agreement_curve(lam, C["V"], C["c_star"], C["lr"], None, np.asarray(t, np.float64),
+                                                 np.diag(np64(C["lam_pop"]))))
+
+
+@register(id="st.agreement_curve_steps", paper=P, kind="exact", tolerance=3.0,
+          statement="Optimisation limits fidelity, exactly (docs/theory.md §9.2, replaces the plateau guess of §4.3): the "
+                    "test agreement of an MSE student distilled from a fixed teacher w* (n=200 >= d=20, logit std 3) "
+                    "after t = 10, 100, 1e3, 1e4 GD steps equals 1 - arccos(rho_Sigma(t))/pi from the spectrum, for a "
+                    "smooth condition-1e4 spectrum and a two-block spectrum (1 and 1e-4), Monte Carlo on 1e6 test points.",
+          tolerance_reason=MC_REASON,
+          breakers=(SHIFT_EIGS, scale(1.0 + 2e-3)))
+def agreement_curve_steps(size="fast", corrupt=None):
+    m, p, se = [], [], []
+    for kind in ("smooth", "gapped"):
+        C = _curve(kind)
+        mc, s = _curve_mc(kind, MC_N)
+        m.append(mc), se.append(s), p.append(apply(corrupt, "prediction", _curve_pred(C, CURVE_T, corrupt)))
+    return mc_equal(np.concatenate(m), np.concatenate(p), np.concatenate(se),
+                    params={"t": CURVE_T, "n_test": MC_N, "n": 200, "d": 20},
+                    note="entries: smooth spectrum t = 10..1e4, then the two-block spectrum")
+
+
+def plateaus(t, A, rise: float = PLATEAU_RISE, gap: float = PLATEAU_GAP):
+    """Decades [t, 10 t] of the grid over which the agreement A gains < ``rise`` while 1 - A >= ``gap``."""
+    out = []
+    for i, ti in enumerate(t):
+        j = int(np.searchsorted(t, 10.0 * ti))
+        if j < t.size and 1.0 - A[j] >= gap and A[j] - A[i] < rise:
+            out.append((float(ti), float(t[j]), float(A[i])))
     return out
 
 
 @register(id="st.ill_conditioning_plateau", paper=P, kind="qualitative", tolerance=None,
-          tolerance_reason="qualitative: reproduced iff after 1e4 GD steps the ill-conditioned (cond 1e4) student's test "
-                           "agreement is < 0.99 and changed < 0.01 over the last decade of steps, while the well-conditioned "
-                           "student reached >= 0.999.",
-          statement="Optimisation limits fidelity: with condition number 1e4 (n=200 >= d=20) the soft-label student's test "
-                    "agreement plateaus below 100% on a log-step axis at finite steps, although the limit is w*.")
+          tolerance_reason="qualitative: reproduced iff the exact agreement curve of the smooth condition-1e4 spectrum "
+                           "(checked against simulation by st.agreement_curve_steps) has a plateau: a decade of steps "
+                           "gaining < 0.005 agreement while still >= 0.02 below 1.",
+          statement="Optimisation limits fidelity: with condition number 1e4 the distilled student's test agreement plateaus "
+                    "below 100% on a log-step axis (theory.md §4.3 guess), judged on the exact curve "
+                    "A(t) = 1 - arccos(rho_Sigma(t))/pi of docs/theory.md §9.2.")
 def ill_conditioning_plateau(size="fast", corrupt=None):
-    out = _plateau(size)
-    s, a_ill = out[1e4]
-    _, a_well = out[1.0]
-    T = s[-1]
-    last_decade = a_ill[-1] - a_ill[np.searchsorted(s, T // 10)]
-    ok = a_ill[-1] < 0.99 and abs(last_decade) < 0.01 and a_well[-1] >= 0.999
-    idx = [np.searchsorted(s, t) for t in (10, 100, 1000, T)]
-    return qualitative(ok, {"steps": s[idx], "ill_agreement": a_ill[idx], "well_agreement_at_T": float(a_well[-1])},
-                       "ill < 0.99 and flat over the last decade; well >= 0.999", params={"steps": int(T), "cond": 1e4},
-                       note=f"agreement change over the last decade (ill): {last_decade:.4f}")
+    t = np.geomspace(1.0, 1e7, 141)
+    out, per_decade = {}, {}
+    for kind in ("smooth", "gapped"):
+        C = _curve(kind)
+        A = _curve_pred(C, t)
+        out[kind] = plateaus(t, A)
+        dec = [int(np.searchsorted(t, 10.0 ** k)) for k in range(8)]
+        per_decade[kind] = np.round(np.diff(A[dec]), 4)
+    gl = out["gapped"]
+    C = _curve("gapped")
+    lam_small = float(C["lam"][C["lam"] > 0][-1])
+    note = (f"smooth spectrum: no plateau, agreement gains {per_decade['smooth'].tolist()} per decade (t = 1..1e7); "
+            "the formula 1 - A(t) ~ sqrt(2 sum_k lambda_k rho_k^(2t) c_k^2 / sum_k lambda_k c_k^2)/pi falls by a step at "
+            "each t ~ 1/(eta lambda_k), so evenly spread eigenvalues give a steady climb per decade. A plateau exists iff "
+            "the spectrum has a gap: two blocks (1, 1e-4) plateau at A = "
+            f"{gl[0][2]:.3f} for t in [{gl[0][0]:.3g}, {gl[-1][1]:.3g}]: the top block is fitted after ~1/(eta lambda_top) "
+            f"steps and the bottom block only starts to move when 2 eta lambda_small t is no longer negligible "
+            f"(1/(eta lambda_small) = {1.0 / (C['lr'] * lam_small):.3g}); gains per decade "
+            f"{per_decade['gapped'].tolist()}" if gl else "gapped spectrum: no plateau found (unexpected)")
+    return qualitative(bool(out["smooth"]), {"smooth_plateaus": len(out["smooth"]), "gapped_plateaus": len(gl),
+                                             "per_decade_smooth": per_decade["smooth"],
+                                             "per_decade_gapped": per_decade["gapped"]},
+                       "a plateau (decade with gain < 0.005, >= 0.02 below 1) for the smooth condition-1e4 spectrum",
+                       params={"n": 200, "d": 20, "t_max": 1e7}, note=note)

@@ -12,15 +12,26 @@ def _summary(out):
     return json.loads((out / "summary.json").read_text())
 
 
-def test_confidence_slopes_finite_and_scatter_consistent(preset_run):
+def test_confidence_protocol_and_closed_form(preset_run):
     out = preset_run("confidence")
     s, m = _summary(out), np.load(out / "metrics.npz")
-    for split in ("train", "test"):
-        assert np.isfinite(s[f"{split}_slope"]) and s[f"{split}_slope_gt_1"] == (s[f"{split}_slope"] > 1)
-        x, y = m[f"{split}_x"], m[f"{split}_y"]
-        assert np.all(x >= 0)  # X = φ(p_T(ŷ_T|x)) = |z_T| >= 0 in the binary case
-        assert np.isclose(np.polyfit(x, y, 1)[0], s[f"{split}_slope"], rtol=1e-8)
-        assert len(m[f"{split}_bin_x"]) == 8 and np.all(np.diff(m[f"{split}_bin_x"]) >= 0)
+    assert s["students"] == ["mse", "tau1", "tau4"]
+    for name in s["students"]:
+        for split in ("train", "test"):
+            pre = f"{name}_{split}"
+            x, y = m[f"{pre}_x"], m[f"{pre}_y"]
+            assert np.all(x >= 0)  # X = φ(p_T(ŷ_T|x)) = |z_T| >= 0 in the binary case
+            assert np.isclose(np.polyfit(x, y, 1)[0], s[f"{pre}_slope"], rtol=1e-8)  # student on teacher
+            assert len(m[f"{pre}_bin_x"]) == 8 and np.all(np.diff(m[f"{pre}_bin_x"]) >= 0)
+            assert m[f"{pre}_bin_dev"].shape == (2, 8)
+            np.testing.assert_allclose(m[f"{pre}_bin_dev"][0], m[f"{pre}_bin_y"] - m[f"{pre}_bin_x"], atol=1e-12)
+        # test points: the OLS slope is the Gaussian limit beta within a few standard errors (every seed)
+        z = (m[f"{name}_test_slopes"] - m[f"{name}_test_beta"]) / m[f"{name}_test_beta_se"]
+        assert np.all(np.abs(z) < 5.0), (name, z)
+    # train, MSE student: the closed-form per-point logits reproduce the GD student exactly
+    assert s["mse_train_closed_form"]["max_rel_error"] < 1e-10
+    np.testing.assert_allclose(m["mse_train_pred_slopes"], m["mse_train_slopes"], rtol=1e-9)
+    np.testing.assert_allclose(m["mse_train_pred_y"], m["mse_train_y"], atol=1e-9)
 
 
 def test_fidelity_limits(preset_run):
@@ -34,10 +45,51 @@ def test_fidelity_limits(preset_run):
     assert np.all(m["vs_n_limit_kl"][:, n < d] > 1e-6)
     assert np.all(np.diff(m["vs_n_limit_kl"].mean(axis=0)) <= 1e-12)
     # n >= d: with more steps agreement rises and KL falls toward the limit (1, 0) without reaching it
-    # (for n < d test KL need not be monotone in steps: the limit Pw* is not the KL minimiser on test)
     for nc in m["n_curves"][m["n_curves"] >= d]:
         kl, agr = m[f"n{nc}_kl"].mean(axis=0), m[f"n{nc}_agreement"].mean(axis=0)
         assert kl[-1] < kl[1] and kl[-1] > 0 and agr[-1] >= agr[1]
+
+
+def test_fidelity_closed_form_curves_match_monte_carlo(preset_run):
+    out = preset_run("fidelity")
+    m, s = np.load(out / "metrics.npz"), _summary(out)
+    assert s["loss"] == "mse"
+    for nc in m["n_curves"]:
+        A, D = m[f"n{nc}_pred_agreement"], m[f"n{nc}_pred_disagreement"]
+        assert A.shape == D.shape == (s["seeds"], m["curve_steps"].size)
+        assert np.all(D[:, -1] < D[:, 0])  # the student approaches the teacher (D need not fall at every step: M != Λ)
+        assert np.all((A > 0.5) & (A <= 1.0 + 1e-12))
+        info = s[f"n{nc}"]
+        assert info["closed_form_agreement"]["max_error_in_se"] < 4.5  # MC markers within the binomial noise
+        assert info["closed_form_disagreement"]["max_rel_error"] < 0.5
+    assert s["closed_form_agreement_max_error_in_se"] < 4.5
+
+
+def test_fidelity_predicted_curves_match_direct_gd():
+    """experiments.fidelity.predicted_curves (closed form) = the exact Sheppard agreement and D_test of
+    plain numpy GD weights, n < d and n > d."""
+    from linkd import closed_form
+    from linkd.experiments import fidelity as F
+
+    rng = np.random.default_rng(2)
+    d = 6
+    G = rng.standard_normal((d, d))
+    cov = G @ G.T / d + 0.1 * np.eye(d)
+    w = rng.standard_normal(d)
+    for n in (4, 15):
+        X = rng.standard_normal((n, d)) @ np.linalg.cholesky(cov).T
+        lr = 0.9 / np.linalg.eigvalsh(X.T @ X / n)[-1]
+        t = np.array([1.0, 7.0, 40.0])
+        A, D = F.predicted_curves(X, w, cov, lr, t)
+        ws, out_a, out_d = np.zeros(d), [], []
+        for k in range(1, 41):
+            ws = ws - lr * X.T @ (X @ ws - X @ w) / n
+            if k in (1, 7, 40):
+                out_a.append(1.0 - np.arccos(ws @ cov @ w / np.sqrt(ws @ cov @ ws * (w @ cov @ w))) / np.pi)
+                out_d.append((ws - w) @ cov @ (ws - w))
+        np.testing.assert_allclose(A, out_a, atol=1e-10)
+        np.testing.assert_allclose(D, out_d, rtol=1e-10)
+    assert closed_form.sign_agreement(w, w, cov) == 1.0
 
 
 def test_fidelity_padding_matches_unpadded_gd():
@@ -88,3 +140,14 @@ def test_bad_input_is_refused(capsys, tmp_path):
     rc = cli.main(["run", "confidence", "--set", "data.flip=0.7", "--out", str(tmp_path / "y"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "data.flip" in err
+
+
+@pytest.mark.parametrize("name", ["confidence", "fidelity"])
+def test_f3_f8_legends_cover_no_data(name, preset_run):
+    from linkd.experiments import base
+    from linkd.plotting import legend_overlaps
+    from linkd.rundir import load_run
+
+    run = load_run(preset_run(name))
+    for stem, fig in base.get(run.config.experiment).figures(run.metrics, run.summary, run.config).items():
+        assert legend_overlaps(fig) == [], stem
