@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["LinkdError", "ConfigError", "RunDirError", "RunDirExistsError", "DivergenceError", "MemoryBudgetError", "one_line"]
+__all__ = ["LinkdError", "ConfigError", "InputError", "RunDirError", "RunDirExistsError", "DivergenceError", "MemoryBudgetError", "one_line"]
 
 
 def one_line(text: str) -> str:
@@ -36,6 +36,15 @@ class ConfigError(LinkdError, ValueError):
     def __str__(self) -> str:
         value = self.value if isinstance(self.value, str) else repr(self.value)
         return one_line(f"{self.key} = {value}: {self.problem}; allowed: {self.allowed}")
+
+
+class InputError(LinkdError, ValueError):
+    """An argument of a library call is refused (a shape, a range, a missing key).
+
+    ``str(e)`` names the function and argument, the value given and what is allowed, e.g.
+    ``"power_law_spectrum: exponent must be a finite number in [0, inf); got inf"``. It is a
+    :class:`ValueError` too, so ``except ValueError`` in existing code keeps working.
+    """
 
 
 class RunDirError(LinkdError):
