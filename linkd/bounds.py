@@ -9,6 +9,10 @@ r"""Phuong–Lampert data geometry and risk bound (theory.md §1.4–1.5).
   with :math:`R(w) = P_x[\mathrm{sign}(w^\top x) \ne \mathrm{sign}(w_*^\top x)]`.
 * Isotropic Gaussian x, n < d: :math:`\cos^2\angle(\hat w_n, w_*) \sim \mathrm{Beta}(n/2,(d-n)/2)`
   and :math:`E[R_n] = E[\arccos\sqrt B]/\pi` (:func:`iso_gaussian_expected_risk`), 0 for n ≥ d.
+* Exact risk of one student at angle :math:`\varphi = \angle(w, w_*)` for a geometry that is
+  rotation-invariant about :math:`w_*` (margin cone, power law, isotropic):
+  :math:`R(\varphi) = E_{\bar\theta}[\tfrac12 I_{1-c^2}(\tfrac{d-2}2,\tfrac12)\,1\{c<1\}]`,
+  :math:`c = \tan\bar\theta/\tan\varphi` (:func:`geometry_risk`, docs/theory.md §1.4).
 * :func:`mc_learning_curve` — Monte Carlo :math:`E[R_n]` with standard errors, vmapped over
   training sets.
 """
@@ -32,6 +36,10 @@ __all__ = [
     "iso_gaussian_expected_risk",
     "iso_gaussian_risk",
     "student_projection",
+    "geometry_risk",
+    "geometry_risk_table",
+    "apply_risk_table",
+    "geometry_risk_fn",
     "LearningCurve",
     "mc_learning_curve",
 ]
@@ -171,6 +179,74 @@ def iso_gaussian_risk(w: Array, w_star: Array) -> Array:
     den = jnp.linalg.norm(w, axis=-1) * jnp.linalg.norm(w_star)
     cos = jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
     return jnp.arccos(jnp.clip(cos, -1.0, 1.0)) / jnp.pi
+
+
+def geometry_risk(kind: str, d: int, phi, quadrature: int = 96, **params) -> np.ndarray:
+    r"""Exact :math:`R(\varphi) = P_x[\mathrm{sign}\,w^\top x \ne \mathrm{sign}\,w_*^\top x]` of a student
+    at angle φ ∈ [0, π/2] to :math:`w_*`, for a geometry rotation-invariant about :math:`w_*`
+    (:func:`linkd.data.geometry`: ``'margin_cone'`` with ``psi_max``, ``'power_law'`` with ``beta``,
+    ``'isotropic'``), in :math:`\mathbb{R}^d`.
+
+    With :math:`x = r s(\sin\bar\theta\,\hat w_* + \cos\bar\theta\,u)`, u uniform on the unit sphere of
+    :math:`w_*^\perp`, the signs differ iff :math:`v^\top u > \tan\bar\theta/\tan\varphi = c` (v the unit
+    direction of w's component in :math:`w_*^\perp`), and :math:`P[v^\top u > c] = \tfrac12 I_{1-c^2}(\tfrac{d-2}2,
+    \tfrac12)` for c < 1 (docs/theory.md §1.4). The average over :math:`\bar\theta` is a ``quadrature``-node
+    Gauss–Legendre rule on the host (float64 numpy/scipy); R = φ/π for ``'isotropic'``. ``phi`` of
+    any shape (the output has its shape).
+    """
+    from scipy.special import betainc
+
+    phi = np.asarray(phi, dtype=np.float64)
+    if kind == "isotropic":
+        return phi / np.pi
+    xg, wg = np.polynomial.legendre.leggauss(int(quadrature))
+    if kind == "margin_cone":
+        psi_max = float(params["psi_max"])
+        lo, hi = np.clip((HALF_PI - phi) / psi_max, 0.0, 1.0), np.ones_like(phi)  # θ̄ = π/2 − ψ_max u < φ
+
+        def theta_of(u):
+            return HALF_PI - psi_max * u
+    elif kind == "power_law":
+        beta = float(params["beta"])
+        lo, hi = np.zeros_like(phi), np.clip(phi / HALF_PI, 0.0, 1.0) ** beta  # θ̄ = (π/2) u^{1/β} < φ
+
+        def theta_of(u):
+            return HALF_PI * u ** (1.0 / beta)
+    else:
+        from linkd.errors import ConfigError
+
+        raise ConfigError("kind", kind, "'margin_cone', 'power_law', 'isotropic'", "unknown geometry")
+    u = lo[..., None] + (hi - lo)[..., None] * (0.5 * (xg + 1.0))
+    tphi = np.tan(phi)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(tphi > 0, np.tan(theta_of(u)) / np.where(tphi > 0, tphi, 1.0), np.inf)
+    tail = np.where(c < 1.0, 0.5 * betainc(0.5 * (d - 2), 0.5, np.clip(1.0 - c * c, 0.0, 1.0)), 0.0)
+    return 0.5 * (hi - lo) * np.sum(wg * tail, axis=-1)
+
+
+def geometry_risk_table(kind: str, d: int, quadrature: int = 96, table: int = 32769, **params):
+    """(φ grid, R(φ)) of :func:`geometry_risk` on ``table`` equally spaced φ in [0, π/2], as device
+    arrays (default float dtype); None for ``'isotropic'`` (R = φ/π needs no table)."""
+    if kind == "isotropic":
+        return None
+    grid = np.linspace(0.0, HALF_PI, int(table))
+    vals = geometry_risk(kind, d, grid, quadrature, **params)
+    dt = jnp.zeros(()).dtype
+    return jnp.asarray(grid, dt), jnp.asarray(vals, dt)
+
+
+def apply_risk_table(kind: str, phi, tab):
+    """R(φ) from a :func:`geometry_risk_table` by linear interpolation (jit-friendly; ``tab`` may be traced)."""
+    if kind == "isotropic":
+        return phi / jnp.pi
+    return jnp.interp(phi, tab[0], tab[1])
+
+
+def geometry_risk_fn(kind: str, d: int, quadrature: int = 96, table: int = 32769, **params):
+    r"""jit-friendly ``risk(phi)``: :func:`geometry_risk` tabulated on ``table`` equally spaced φ in
+    [0, π/2] and linearly interpolated (error ≲ 1e-7 absolute)."""
+    tab = geometry_risk_table(kind, d, quadrature, table, **params)
+    return lambda phi: apply_risk_table(kind, phi, tab)
 
 
 def student_projection(X: Array, w_star: Array) -> Array:

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from linkd import dynamics, spectral
-from proofs_check.registry import ClaimResult, jsonable
+from proofs_check.registry import ClaimResult, active_corrupt, apply, jsonable
 
 ROUNDOFF = 1e-10  # float64 closed form vs simulation: ~1e-16 per op, amplified by ≤ 1e3-1e4 steps/conditioning
 STOP = 1e-6  # runs stopped at ||grad|| <= 1e-12: distance to the limit ~ grad/mu, theory.md §1.2 tolerance
@@ -44,7 +44,11 @@ def monotone(values, se=None, *, increasing: bool, n_se: float = 3.0, tol: float
              note="", shown_pred="non-increasing") -> ClaimResult:
     """values non-increasing (or non-decreasing) along the list, within n_se·SE of each step
     difference (independent estimates: SE_diff = sqrt(se_i² + se_{i+1}²)) or within ``tol`` when
-    ``se`` is None. error = worst step against the ordering (in SE units, or absolute)."""
+    ``se`` is None. error = worst step against the ordering (in SE units, or absolute).
+
+    The ordering passes through the active breaker (part ``"order"``, registry.REVERSE_ORDER), so a
+    claim built on this helper is breakable without threading ``corrupt`` through."""
+    increasing = apply(active_corrupt(), "order", increasing)
     v = np64(values)
     step = np.diff(v) if not increasing else -np.diff(v)  # > 0 means a violation
     if se is None:

@@ -9,9 +9,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import bounds, closed_form, data, dynamics, metrics, models, spectral
-from proofs_check._common import ROUNDOFF, STOP, cached, key, mc_equal, monotone, np64, pick, sim, until
-from proofs_check.registry import Breaker, ClaimResult, apply, exact, qualitative, register, scale, upper_bound
+from linkd import bounds, closed_form, data, dynamics, models, spectral
+from proofs_check._common import (
+    ROUNDOFF,
+    STOP,
+    cached,
+    key,
+    mc_equal,
+    monotone,
+    np64,
+    pick,
+    sim,
+    until,
+)
+from proofs_check.registry import (
+    Breaker,
+    ClaimResult,
+    apply,
+    exact,
+    jsonable,
+    qualitative,
+    register,
+    scale,
+    upper_bound,
+)
 
 P = "phuong_lampert"
 HALF_PI = math.pi / 2
@@ -196,56 +217,8 @@ def deep_orthogonal_vs_init(size="fast", corrupt=None):
 # ---------------------------------------------------------------------------------- risk bound
 
 
-def _angle_sampler(kind, param, d):
-    """x = s (sin(th) w_hat + cos(th) u), th = angle to the boundary: the construction of
-    linkd.data.margin_cone / power_law_angle (theory.md §1.4), in one cheap-to-compile function
-    (the library samplers take ~6 s to compile under vmap on 2 cores; they are used at --full)."""
-    w_hat = jnp.zeros(d).at[0].set(1.0)
-
-    def sample(k, m):
-        ka, ks, ku = jax.random.split(k, 3)
-        t = jax.random.uniform(ka, (m,))
-        th = HALF_PI - param * t if kind == "margin_cone" else HALF_PI * t ** (1.0 / param)
-        s = jnp.where(jax.random.bernoulli(ks, 0.5, (m,)), 1.0, -1.0)
-        g = jax.random.normal(ku, (m, d)).at[:, 0].set(0.0)
-        u = g / jnp.linalg.norm(g, axis=1, keepdims=True)
-        return s[:, None] * (jnp.sin(th)[:, None] * w_hat[None, :] + jnp.cos(th)[:, None] * u)
-
-    return sample, w_hat
-
-
-def _fast_mc(k, sample, w_star, ns, n_sets, n_test, risk_fn=None):
-    """Monte Carlo E[R(P_n w*)] with the estimator of bounds.mc_learning_curve (independent sets, the first n
-    of n_max rows train, fresh test rows per set). Inputs are drawn in one small jit; the projections run in
-    numpy on the host. Why not the library function at --fast: it compiles for ~8 s on 2 CPU cores, and a
-    vmapped linalg graph (pinv / solve under vmap) intermittently wedged XLA's CPU thread pool here
-    (futex wait, no CPU use) -- see the report. --full uses bounds.mc_learning_curve."""
-    n_max = max(ns)
-    m = n_max + (0 if risk_fn is not None else n_test)
-    Z = np64(jax.jit(jax.vmap(lambda kk: sample(kk, m)))(jax.random.split(k, n_sets)))  # (S, m, d)
-    w = np64(w_star)
-    d = w.shape[0]
-    out = []
-    for n in ns:
-        if n >= d:  # the rows span R^d almost surely: P_n = I
-            W = np.broadcast_to(w, (n_sets, d))
-        else:  # P_n w* = X^T (X X^T)^{-1} X w*
-            X = Z[:, :n]
-            a = np.linalg.solve(X @ X.transpose(0, 2, 1), (X @ w)[..., None])[..., 0]
-            W = np.einsum("snd,sn->sd", X, a)
-        if risk_fn is not None:
-            cos = (W @ w) / (np.linalg.norm(W, axis=1) * np.linalg.norm(w))
-            out.append(np.arccos(np.clip(cos, -1.0, 1.0)) / np.pi)
-        else:
-            Xt = Z[:, n_max:]
-            out.append(np.mean(np.sign(np.einsum("smd,sd->sm", Xt, W)) != np.sign(Xt @ w)[:, :], axis=1))
-    r = np.array(out).T  # (S, len(ns))
-    return r.mean(axis=0), r.std(axis=0, ddof=1) / np.sqrt(n_sets)
-
-
 def _curve(size, k, sample, w_star, ns, n_sets, n_test, risk_fn=None):
-    if size == "fast":
-        return _fast_mc(k, sample, w_star, tuple(ns), n_sets, n_test, risk_fn)
+    """The library path a user calls: :func:`linkd.bounds.mc_learning_curve` (at every size)."""
     lc = bounds.mc_learning_curve(k, sample, w_star, ns, n_sets, n_test, risk_fn=risk_fn)
     return np64(lc.mean), np64(lc.se)
 
@@ -258,7 +231,7 @@ def _library_sampler(kind, param, d):
 
 
 GEOMS = {  # id -> (kind, param, d, ns, wrong p for the breaker)
-    "margin": ("margin_cone", math.pi / 3, 20, (1, 2, 4, 8, 16), ("margin_cone", math.pi / 4)),
+    "margin": ("margin_cone", 5 * math.pi / 12, 20, (1, 2, 3, 4), ("margin_cone", math.pi / 12)),
     "power_law": ("power_law", 2.0, 20, (1, 2, 4, 8, 16), ("power_law", 8.0)),
     "cone": ("margin_cone", HALF_PI, 50, (1, 2, 4, 8, 12), ("margin_cone", math.pi / 3)),
 }
@@ -271,8 +244,7 @@ def _p(kind, param):
 @cached
 def _mc(size, name):
     kind, param, d, ns, _ = GEOMS[name]
-    sampler = _angle_sampler if size == "fast" else _library_sampler
-    sample, w_hat = sampler(kind, param, d)
+    sample, w_hat = _library_sampler(kind, param, d)
     n_sets, n_test = pick(size, (400, 400), (1000, 20000))
     mean, se = _curve(size, key(20 + list(GEOMS).index(name)), sample, w_hat, ns, n_sets, n_test)
     return mean, se, n_sets, n_test
@@ -295,8 +267,9 @@ def _wrong_geometry(name):
 
 
 @register(id="pl.bound_margin", paper=P, kind="bound", tolerance=3.0, tolerance_reason=MC_REASON,
-          statement="Margin geometry (psi ~ U[0, pi/3], gamma = pi/6, d=20): E[R_n] <= min_beta p(beta) + p(pi/2-beta)^n "
-                    "(= 2^-n) for n = 1..16.",
+          statement="Margin geometry (psi ~ U[0, 5pi/12], gamma = pi/12, d=20; library sampler data.margin_cone and "
+                    "bounds.mc_learning_curve): E[R_n] <= min_beta p(beta) + p(pi/2-beta)^n for n = 1..4 (sizes where "
+                    "E[R_n] > 0 is resolved by the Monte Carlo; the tightness of the bound formula is pl.bound_closed_form).",
           breakers=(_wrong_geometry("margin"),))
 def bound_margin(size="fast", corrupt=None):
     return _bound_claim("margin", size, corrupt)
@@ -323,7 +296,7 @@ ISO_D, ISO_NS = 20, (1, 5, 10, 19)
 @cached
 def _iso_mc(size):
     n_sets = pick(size, 2000, 20000)
-    mean, se = _curve(size, key(13), lambda k, m: jax.random.normal(k, (m, ISO_D)), jnp.zeros(ISO_D).at[0].set(1.0),
+    mean, se = _curve(size, key(13), lambda k, m: data.isotropic(k, m, ISO_D), jnp.zeros(ISO_D).at[0].set(1.0),
                       ISO_NS, n_sets, 1, risk_fn=bounds.iso_gaussian_risk)
     return mean, se, n_sets
 
@@ -362,13 +335,169 @@ def isotropic_bound_vacuous(size="fast", corrupt=None):
                  note="shown: smallest bound over n (predicted: 1, vacuous)")
 
 
+def _cone_min(n):
+    """Independent closed form of min_u u + (1-u)^n (p(theta) = 2 theta/pi): u* = 1 - n^(-1/(n-1))."""
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", over="ignore"):
+        u = np.where(n > 1, 1.0 - np.maximum(n, 1.0) ** (-1.0 / np.maximum(n - 1.0, 1e-300)), 0.0)
+    return u + (1.0 - u) ** n
+
+
+BOUND_NS = np.arange(1, 17)
+
+
+@register(id="pl.bound_closed_form", paper=P, kind="exact", tolerance=1e-7,
+          statement="Tightness of the bound formula (bounds.pl_bound with data.geometry_p): for the margin cone "
+                    "psi ~ U[0, pi/3] (gamma = pi/6) min_beta p(beta) + p(pi/2-beta)^n = 2^-n exactly (attained at "
+                    "beta = gamma), and for p(theta) = 2 theta/pi (cone psi ~ U[0, pi/2), and power law beta = 1) it equals "
+                    "u* + (1-u*)^n with u* = 1 - n^(-1/(n-1)), n = 1..16.",
+          tolerance_reason="the margin value is attained on the grid (beta = pi/6 included); the smooth minimum is read "
+                           "off a 200001-point beta grid: grid error <= n^2 (pi/2 / 2e5)^2 / 8 ~ 2e-9, 1e-7 leaves margin.",
+          breakers=(scale(1.0 + 1e-5), Breaker("exponent n-1 instead of n (a looser bound)", lambda n: n - 1, part="n")))
+def bound_closed_form(size="fast", corrupt=None):
+    ns = apply(corrupt, "n", BOUND_NS)
+    grid = np.sort(np.append(np.linspace(0.0, HALF_PI, 200001), math.pi / 6))
+    got = [np64(bounds.pl_bound(jnp.asarray(BOUND_NS), _p("margin_cone", math.pi / 3), grid=jnp.asarray(grid))),
+           np64(bounds.pl_bound(jnp.asarray(BOUND_NS), _p("margin_cone", HALF_PI), grid=jnp.asarray(grid))),
+           np64(bounds.pl_bound(jnp.asarray(BOUND_NS), _p("power_law", 1.0), grid=jnp.asarray(grid)))]
+    pred = [0.5 ** np.asarray(ns, dtype=np.float64), _cone_min(ns), _cone_min(ns)]
+    pred = apply(corrupt, "prediction", np.stack(pred))
+    return exact(np.stack(got), pred, 1e-7, params={"ns": "1..16", "grid": grid.size,
+                                                    "geometries": ["margin_cone psi_max=pi/3", "margin_cone psi_max=pi/2",
+                                                                   "power_law beta=1"]},
+                 shown=(np.stack(got)[:, [0, 3, 15]], np64(pred)[:, [0, 3, 15]]),
+                 note="shown: rows margin pi/3, cone pi/2, power law 1; columns n = 1, 4, 16")
+
+
+GEOM_D = 20
+
+
+def _geom_m(size):
+    return pick(size, 200_000, 2_000_000)
+
+
+@cached
+def _geom_draw(size, kind, kw):
+    """m points of a geometry from the library sampler data.geometry (w* = e_1, d = 20); shared by the claims
+    below (one compilation and one draw per geometry)."""
+    w_star = jnp.zeros(GEOM_D).at[0].set(1.0)
+    return data.geometry(kind, key(60 + ("margin_cone", "power_law", "isotropic").index(kind)), _geom_m(size), w_star,
+                         **dict(kw))
+
+
+RISK_ANGLES = {("margin_cone", 5 * math.pi / 12): (0.5, 0.9, 1.4), ("power_law", 2.0): (0.2, 0.6, 1.2)}
+
+
+@cached
+def _risk_points(size):
+    """Disagreement rate of a fixed student at angle phi to w* = e_1, on m fresh points from the library
+    samplers (data.geometry): an estimate of R(phi) independent of the quadrature formula."""
+    d, m = GEOM_D, _geom_m(size)
+    rows = []
+    for (kind, prm), phis in RISK_ANGLES.items():
+        kw = {"psi_max": prm} if kind == "margin_cone" else {"beta": prm}
+        X = np64(_geom_draw(size, kind, tuple(kw.items())))
+        for phi in phis:
+            w = np.zeros(d)
+            w[0], w[1] = math.cos(phi), math.sin(phi)
+            r = float(np.mean(np.sign(X @ w) != np.sign(X[:, 0])))
+            rows.append((kind, kw, phi, r, math.sqrt(max(r * (1.0 - r), 1.0 / m) / m)))
+    return rows, d, m
+
+
+@register(id="pl.geometry_exact_risk", paper=P, kind="exact", tolerance=4.0,
+          statement="Exact risk of a student at angle phi to w* (bounds.geometry_risk, the 1-D quadrature used by the "
+                    "pl_risk experiment) equals the disagreement rate on fresh points from the library samplers "
+                    "(data.margin_cone psi_max = 5pi/12, data.power_law_angle beta = 2; d = 20; three angles each).",
+          tolerance_reason="Monte Carlo over m = 2e5 test points per geometry (binomial SE sqrt(R(1-R)/m)); 4 SE over six "
+                           "correlated comparisons (one sample per geometry).",
+          breakers=(scale(1.1), Breaker("dimension d-2 in the sphere-cap probability (d -> d-2)", lambda d: d - 2, part="d")))
+def geometry_exact_risk(size="fast", corrupt=None):
+    rows, d, m = _risk_points(size)
+    dd = apply(corrupt, "d", d)
+    pred = np.array([float(bounds.geometry_risk(kind, dd, phi, **kw)) for kind, kw, phi, _, _ in rows])
+    pred = apply(corrupt, "prediction", pred)
+    meas = np.array([r[3] for r in rows])
+    se = np.array([r[4] for r in rows])
+    return mc_equal(meas, pred, se, n_se=4.0, params={"d": d, "m": m, "angles": [r[2] for r in rows],
+                                                      "geometries": [f"{r[0]} {r[1]}" for r in rows], "se": se})
+
+
+P_GEOMS = (("margin_cone", {"psi_max": 5 * math.pi / 12}), ("power_law", {"beta": 2.0}), ("isotropic", {}))
+P_THETAS = (0.2, 0.5, 0.9, 1.3)
+
+
+@cached
+def _p_samples(size):
+    """Empirical CDF (bounds.empirical_p) of the boundary angles (bounds.angle_to_boundary) of m points drawn by
+    the library samplers (data.geometry), at a few theta: an estimate of p(theta) independent of data.geometry_p."""
+    d, m = GEOM_D, _geom_m(size)
+    w_star = jnp.zeros(d).at[0].set(1.0)
+    rows = []
+    for kind, kw in P_GEOMS:
+        ang = bounds.angle_to_boundary(_geom_draw(size, kind, tuple(kw.items())), w_star)
+        emp = np64(bounds.empirical_p(ang)(jnp.asarray(P_THETAS)))
+        rows.append(emp)
+    return np.stack(rows), d, m
+
+
+@register(id="pl.geometry_p_samples", paper=P, kind="exact", tolerance=4.0,
+          statement="The exact boundary-angle CDF p(theta) = P[angle(x, w*-hyperplane) <= theta] of data.geometry_p equals "
+                    "the empirical CDF of angles of points drawn by the library samplers (margin cone psi_max = 5pi/12, "
+                    "power law beta = 2, isotropic; d = 20; theta = 0.2, 0.5, 0.9, 1.3).",
+          tolerance_reason="Monte Carlo over m = 2e5 points per geometry (binomial SE sqrt(p(1-p)/m), floored at 1/m); "
+                           "4 SE over 12 correlated comparisons (the points are those of pl.geometry_exact_risk).",
+          breakers=(scale(1.05), Breaker("isotropic p with dimension d-2", lambda d: d - 2, part="d")))
+def geometry_p_samples(size="fast", corrupt=None):
+    emp, d, m = _p_samples(size)
+    dd = apply(corrupt, "d", d)
+    th = jnp.asarray(P_THETAS)
+    pred = np.stack([np64(data.geometry_p(kind, th, dd if kind == "isotropic" else d, **kw)) for kind, kw in P_GEOMS])
+    pred = apply(corrupt, "prediction", pred)
+    se = np.sqrt(np.maximum(emp * (1.0 - emp), 1.0 / m) / m)
+    return mc_equal(emp, pred, se, n_se=4.0, params={"d": d, "m": m, "thetas": P_THETAS,
+                                                     "geometries": [f"{k} {kw}" for k, kw in P_GEOMS]},
+                    note="rows: margin cone, power law, isotropic; columns: theta")
+
+
+@register(id="pl.mc_standard_error", paper=P, kind="exact", tolerance=0.1,
+          statement="The standard error reported by bounds.mc_learning_curve is the SE of its mean: for isotropic x "
+                    "(d=20, n = 1, 5, 10, 19; exact per-set risk angle/pi) it matches sqrt(Var[arccos(sqrt B)/pi]/n_sets), "
+                    "B ~ Beta(n/2, (d-n)/2), computed independently by scipy.stats.beta.expect.",
+          tolerance_reason="relative error of a sample SD from n_sets = 2000 draws ~ sqrt((kurtosis-1)/(4 n_sets)) ~ 1.5%; "
+                           "0.1 relative is > 5 of those and rejects any wrong normalisation (1/n_sets, no 1/sqrt, ...).",
+          breakers=(Breaker("SE without the 1/sqrt(n_sets)", lambda s: s * math.sqrt(2000), part="prediction"),
+                    Breaker("n_sets - 400 in the SE", lambda s: s * math.sqrt(2000 / 1600), part="prediction")))
+def mc_standard_error(size="fast", corrupt=None):
+    from scipy import stats
+
+    mean, se, n_sets = _iso_mc(size)
+    sd = []
+    for n in ISO_NS:
+        beta = stats.beta(n / 2, (ISO_D - n) / 2)
+        m1 = beta.expect(lambda b: np.arccos(np.sqrt(b)) / np.pi)
+        m2 = beta.expect(lambda b: (np.arccos(np.sqrt(b)) / np.pi) ** 2)
+        sd.append(math.sqrt(max(m2 - m1 * m1, 0.0)))
+    pred = apply(corrupt, "prediction", np.array(sd) / math.sqrt(n_sets))
+    return _rel(se, pred, 0.1, {"d": ISO_D, "ns": ISO_NS, "n_sets": n_sets, "mc_mean": mean})
+
+
+def _rel(measured, predicted, tol, params):
+    """max |measured/predicted - 1| <= tol (entrywise relative error)."""
+    m, p = np64(measured), np64(predicted)
+    err = float(np.max(np.abs(m / p - 1.0)))
+    return ClaimResult(jsonable(m), jsonable(p), err, bool(np.all(np.isfinite(m)) and err <= tol), params,
+                       "measured: SE from bounds.mc_learning_curve; predicted: exact SD / sqrt(n_sets); "
+                       "the error is the worst |measured/predicted - 1|")
+
+
 # ---------------------------------------------------------------------------------- monotonicity
 
 
 @cached
 def _mono_mc(size):
     ns = tuple(range(1, pick(size, 9, 13)))
-    sample, w_hat = _angle_sampler("power_law", 1.0, 10)
+    sample, w_hat = _library_sampler("power_law", 1.0, 10)
     n_sets, n_test = pick(size, (600, 400), (3000, 4000))
     mean, se = _curve(size, key(14), sample, w_hat, ns, n_sets, n_test)
     return ns, mean, se, n_sets, n_test

@@ -12,7 +12,7 @@ A claim function has the signature ``fn(size: str = "fast", corrupt=None) -> Cla
 
 :meth:`Claim.run` times the function and returns the claim record of design.md
 (``{"id", "paper", "statement", "kind", "measured", "predicted", "error", "tolerance", "passed",
-"seconds", "params"}`` plus ``"note"`` and, for qualitative claims, ``"status"``).
+"seconds", "params", "command"}`` plus ``"note"`` and, for qualitative claims, ``"status"``).
 
 Kinds: ``exact`` (closed form vs simulation, |error| ≤ tolerance), ``bound`` (an inequality; the
 error is the signed violation), ``monotone`` (an ordering, Monte Carlo or deterministic) and
@@ -21,6 +21,7 @@ or ``"not reproduced"``; ``passed`` mirrors it but does not gate the exit code).
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import importlib
 import math
@@ -36,7 +37,7 @@ PAPERS = ("phuong_lampert", "nagarajan", "mobahi", "stanton", "guo", "beyond")
 #: ``beyond``: predictions past the five papers (deep-linear and temperature students, docs/theory.md §7–§8),
 #: citing Saxe et al. 2014, Arora et al. 2018/2019 and Hinton et al. 2015.
 RECORD_KEYS = ("id", "paper", "statement", "kind", "measured", "predicted", "error", "tolerance", "passed",
-               "seconds", "params")
+               "seconds", "params", "command")
 MAX_LIST = 12  # longer arrays are summarised in the record (the comparison always uses all entries)
 
 _REGISTRY: dict[str, "Claim"] = {}
@@ -69,6 +70,22 @@ def apply(corrupt: Callable | None, part: str, value):
     if getattr(corrupt, "part", "prediction") != part:
         return value
     return corrupt(value)
+
+
+#: The corruption in effect while :meth:`Claim.run` runs a claim (``None`` normally). Shared helpers
+#: (``proofs_check._common.monotone``) read it, so an ordering breaker reaches every monotone claim.
+_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("linkd_claim_corrupt", default=None)
+
+
+def active_corrupt() -> Callable | None:
+    """The breaker applied to the claim now running (None outside a corrupted run)."""
+    return _ACTIVE.get()
+
+
+#: The generic breaker of a monotone claim: the opposite ordering is claimed. A monotone check that
+#: still passes is vacuous (the values are flat within the tolerance, so the ordering is not resolved).
+REVERSE_ORDER = Breaker("ordering reversed (the opposite direction is claimed)", lambda increasing: not increasing,
+                        part="order")
 
 
 def scale(factor: float = 1.0 + 1e-3) -> Breaker:
@@ -145,20 +162,40 @@ def exact(measured, predicted, tol: float, *, relative: bool = False, params=Non
 
 
 def upper_bound(measured, bound, se=None, *, n_se: float = 3.0, params=None, note: str = "") -> ClaimResult:
-    """measured ≤ bound (+ n_se·se): the error is max (measured − bound)/se in standard errors
-    (or the plain violation max(measured − bound) when ``se`` is None); tolerance n_se (or 0)."""
+    """measured ≤ bound (+ n_se·se).
+
+    Without ``se``: the error is the plain violation max(measured − bound), tolerance 0. With ``se``:
+    the error is max (measured − bound)/se in standard errors, tolerance n_se. Entries whose SE is 0
+    (e.g. a Monte Carlo mean that is exactly 0) have no SE units: they must satisfy measured ≤ bound
+    exactly, and when one of them is violated the reported error is that plain violation (the note
+    says so) -- never an "infinite number of standard errors"."""
     m = np.asarray(measured, dtype=np.float64)
     b = np.asarray(bound, dtype=np.float64)
+    ok_finite = _finite(m) and _finite(b)
     if se is None:
         err = float(np.max(m - b))
-        passed = _finite(m) and _finite(b) and err <= 0.0
+        return ClaimResult(jsonable(m), jsonable(b), err, bool(ok_finite and err <= 0.0), params or {}, note)
+    s = np.broadcast_to(np.asarray(se, dtype=np.float64), np.broadcast_shapes(m.shape, b.shape))
+    excess = np.broadcast_to(m - b, s.shape)
+    pos = s > 0
+    z = excess[pos] / s[pos]
+    err_z = float(np.max(z)) if z.size else -np.inf
+    zero = ~pos
+    plain = float(np.max(excess[zero])) if zero.any() else -np.inf
+    passed = ok_finite and err_z <= n_se and plain <= 0.0
+    notes = [note] if note else []
+    if zero.any():
+        notes.append(f"SE = 0 at {int(zero.sum())} of {s.size} entries (index {np.flatnonzero(zero).tolist()}): compared "
+                     f"without SE units (measured <= bound exactly); plain violation there {plain:.3g}")
+    if plain > 0.0:
+        err = plain
+        notes.append("error = that plain violation (not in SE units)")
     else:
-        s = np.asarray(se, dtype=np.float64)
-        excess = m - b
-        z = np.where(excess <= 0, excess / np.maximum(s, 1e-300), np.where(s > 0, excess / np.where(s > 0, s, 1), np.inf))
-        err = float(np.max(z))
-        passed = _finite(m) and _finite(b) and err <= n_se
-    return ClaimResult(jsonable(m), jsonable(b), err, bool(passed), params or {}, note)
+        err = err_z if z.size else plain
+        if zero.any():
+            notes.append("error = worst excess in SE units over the entries with SE > 0" if z.size
+                         else "error = plain violation (every SE is 0)")
+    return ClaimResult(jsonable(m), jsonable(b), err, bool(passed), params or {}, "; ".join(notes))
 
 
 def qualitative(reproduced: bool, measured, predicted, *, error=float("nan"), params=None, note: str = "") -> ClaimResult:
@@ -181,7 +218,8 @@ class Claim:
       tolerance: the pass threshold on ``error`` (None for qualitative claims).
       tolerance_reason: why the tolerance is that (round-off, stopping tolerance, MC error).
       function: ``fn(size="fast", corrupt=None) -> ClaimResult``.
-      breakers: deliberate errors that must make the claim fail (exact and bound claims).
+      breakers: deliberate errors that must make the claim fail (exact, bound and monotone claims;
+        a monotone claim always gets :data:`REVERSE_ORDER` as well).
     """
 
     id: str
@@ -210,6 +248,7 @@ class Claim:
         if size not in SIZES:
             raise ValueError(f"size = {size!r}; allowed: {SIZES}")
         t0 = time.perf_counter()
+        token = _ACTIVE.set(corrupt)
         try:
             _require_x64()
             res = self.function(size=size, corrupt=corrupt)
@@ -219,6 +258,8 @@ class Claim:
             msg = " ".join(str(e).split())[:400]
             res = ClaimResult(None, None, float("nan"), False, {}, f"error: {type(e).__name__}: {msg}",
                               "not reproduced" if self.kind == "qualitative" else None)
+        finally:
+            _ACTIVE.reset(token)
         seconds = time.perf_counter() - t0
         rec = {
             "id": self.id,
@@ -232,6 +273,7 @@ class Claim:
             "passed": bool(res.passed),
             "seconds": round(seconds, 3),
             "params": jsonable(dict(res.params, size=size)),
+            "command": f"linkd check --{size} --only {self.id}",  # reruns exactly this record
         }
         if res.note:
             rec["note"] = res.note
@@ -255,8 +297,11 @@ def register(*, id: str, paper: str, statement: str, kind: str, tolerance: float
     def deco(fn):
         if id in _REGISTRY:
             raise ValueError(f"claim id {id!r} is registered twice")
+        brk = tuple(breakers)
+        if kind == "monotone" and REVERSE_ORDER not in brk:
+            brk = brk + (REVERSE_ORDER,)
         _REGISTRY[id] = Claim(id, paper, " ".join(statement.split()), kind, tolerance,
-                              " ".join(tolerance_reason.split()), fn, tuple(breakers))
+                              " ".join(tolerance_reason.split()), fn, brk)
         return fn
 
     return deco

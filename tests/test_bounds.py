@@ -7,7 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.stats import beta as beta_dist
 
 from linkd import bounds as B
@@ -211,3 +212,17 @@ def test_validation():
         B.mc_learning_curve(jax.random.key(0), lambda k, m: jnp.ones((m, 3)), _unit(3), [0], 5, 5)
     with pytest.raises(ValueError, match="n_sets"):
         B.mc_learning_curve(jax.random.key(0), lambda k, m: jnp.ones((m, 3)), _unit(3), [1], 1, 5)
+
+
+def test_geometry_risk_lives_in_bounds_and_has_the_right_limits():
+    from linkd import bounds
+    from linkd.experiments import pl_risk
+
+    assert pl_risk.exact_risk is bounds.geometry_risk and pl_risk.exact_risk_fn is bounds.geometry_risk_fn
+    for kind, prm in (("margin_cone", {"psi_max": 5 * np.pi / 12}), ("power_law", {"beta": 2.0})):
+        r = bounds.geometry_risk(kind, 20, np.array([0.0, 0.7, np.pi / 2]), **prm)
+        assert r[0] == 0.0 and r[2] == pytest.approx(0.5, abs=1e-12)  # w = w*: no error; w ⟂ w*: a coin flip
+        assert 0.0 < r[1] < 0.5
+    # the margin cone has no mass within gamma = pi/2 - psi_max of the boundary: R(phi) = 0 for phi <= gamma
+    assert bounds.geometry_risk("margin_cone", 20, np.pi / 12 - 1e-9, psi_max=5 * np.pi / 12) == 0.0
+    np.testing.assert_allclose(bounds.geometry_risk("isotropic", 20, [0.3]), [0.3 / np.pi])

@@ -109,3 +109,38 @@ def test_coefficients_roundtrip_projector_and_progress():
     # min-norm coefficients vanish on the null space
     c = spectral.min_norm_coeffs(X, jnp.asarray(rng.standard_normal(4)), sp.basis)
     np.testing.assert_allclose(c[4:], 0.0, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------ temperature != 1 (issue 13)
+@pytest.mark.parametrize("tau", [0.5, 2.5])
+def test_binary_soft_ce_and_kd_binary_at_temperature(tau):
+    z, zt = np.array([-2.0, 0.3, 3.0, 7.0]), np.array([1.0, -0.5, 2.0, -3.0])
+    p = sig(zt / tau)
+    u = z / tau
+    log_sig = lambda v: -np.logaddexp(0.0, -v)  # noqa: E731  (stable log sigma)
+    expect = -(p * log_sig(u) + (1 - p) * log_sig(-u))
+    np.testing.assert_allclose(losses.binary_soft_ce(jnp.asarray(z), jnp.asarray(p), tau), expect, rtol=1e-13)
+    np.testing.assert_allclose(losses.kd_binary(jnp.asarray(z), jnp.asarray(zt), tau, False), expect, rtol=1e-13)
+    np.testing.assert_allclose(losses.kd_binary(jnp.asarray(z), jnp.asarray(zt), tau), tau**2 * expect, rtol=1e-13)
+    g = jax.grad(lambda v: jnp.sum(losses.kd_binary(v, jnp.asarray(zt), tau)))(jnp.asarray(z))
+    np.testing.assert_allclose(g, tau * (sig(u) - p), rtol=1e-12)  # tau^2 * (sigma(z/tau) - p) / tau
+
+
+@pytest.mark.parametrize("tau", [0.5, 3.0])
+def test_kd_softmax_gradient_at_temperature(tau):
+    rng = np.random.default_rng(3)
+    zs, zt = rng.normal(size=(5, 4)) * 2, rng.normal(size=(5, 4)) * 2
+
+    def sm(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    for scaled, factor in ((False, 1.0 / tau), (True, tau)):
+        g = jax.grad(lambda v: jnp.sum(losses.kd_softmax(v, jnp.asarray(zt), tau, scaled)))(jnp.asarray(zs))
+        np.testing.assert_allclose(g, factor * (sm(zs / tau) - sm(zt / tau)), rtol=1e-11, atol=1e-14)
+
+
+def test_progress_keeps_the_sign_of_c_star():
+    c_star = np.array([2.0, -4.0, -0.5, 0.0])
+    c = np.array([1.0, -1.0, -0.5, 3.0])
+    np.testing.assert_allclose(spectral.progress(jnp.asarray(c), jnp.asarray(c_star)), [0.5, 0.25, 1.0, 0.0], rtol=1e-15)

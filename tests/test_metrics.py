@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkd import metrics as M
 
@@ -250,3 +251,53 @@ def test_metrics_jit():
     assert float(jax.jit(M.attention_iou, static_argnames=("k", "thr"))(A, jnp.abs(zs), k=2)) == float(
         M.attention_iou(A, jnp.abs(zs), k=2)
     )
+
+
+# ------------------------------------------------------------------------------ independent numpy routes (issue 13)
+def _np_kl(p, q):
+    p, q = np.asarray(p, np.float64), np.asarray(q, np.float64)
+    return float(np.mean(np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / q), 0.0), axis=-1)))
+
+
+@settings(max_examples=6)
+@given(st.integers(0, 10_000), st.sampled_from([2, 5]))
+def test_kl_both_directions_against_numpy(seed, C):
+    rng = np.random.default_rng(seed)
+    pT = rng.dirichlet(np.ones(C), size=17)
+    pS = rng.dirichlet(np.ones(C), size=17)
+    assert float(M.kl_teacher_student(jnp.asarray(pT), jnp.asarray(pS))) == pytest.approx(_np_kl(pT, pS), rel=1e-11)
+    assert float(M.kl_student_teacher(jnp.asarray(pT), jnp.asarray(pS))) == pytest.approx(_np_kl(pS, pT), rel=1e-11)
+    assert float(M.guo_kl(jnp.asarray(pT), jnp.asarray(pS))) == pytest.approx(10 * _np_kl(pS, pT), rel=1e-11)
+
+
+def test_tie_rule_first_index_and_binary_threshold():
+    """Ties resolve like numpy's argmax (the first maximal class); binary class 1 iff z > 0 / p > 1/2."""
+    a = np.array([[0.4, 0.4, 0.2], [0.1, 0.45, 0.45], [1 / 3, 1 / 3, 1 / 3], [0.2, 0.3, 0.5]])
+    np.testing.assert_array_equal(np.asarray(M.predicted_class(jnp.asarray(a))), np.argmax(a, axis=1))
+    b = np.array([[0.2, 0.4, 0.4], [0.45, 0.1, 0.45], [0.5, 0.25, 0.25], [0.2, 0.5, 0.3]])
+    agree = np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1))
+    assert float(M.top1_agreement(jnp.asarray(a), jnp.asarray(b))) == agree == 0.25  # only the last-but-one row agrees (class 0 both)
+    z = np.array([-1.0, 0.0, 1e-300, 2.0])
+    np.testing.assert_array_equal(np.asarray(M.predicted_class(jnp.asarray(z))), (z > 0).astype(int))
+    p = np.array([0.2, 0.5, 0.5 + 1e-16, 0.9])
+    np.testing.assert_array_equal(np.asarray(M.predicted_class(jnp.asarray(p), "probs")), (p > 0.5).astype(int))
+
+
+@settings(max_examples=6)
+@given(st.integers(0, 10_000))
+def test_confidence_scatter_ols_matches_numpy_polyfit(seed):
+    """slope/intercept = np.polyfit(x, y, 1): y (student) regressed on x (teacher), not the other way round."""
+    rng = np.random.default_rng(seed)
+    zT = rng.normal(size=(40, 3)) * 2.0
+    zS = 0.5 * zT + rng.normal(size=(40, 3))
+    cs = M.confidence_scatter(jnp.asarray(zT), jnp.asarray(zS), logits=True)
+    x, y = np.asarray(cs.x), np.asarray(cs.y)
+    top = np.argmax(zT, axis=1)
+    rest = lambda z: np.log(np.sum(np.where(np.eye(3, dtype=bool)[top], 0.0, np.exp(z)), axis=1))  # noqa: E731
+    np.testing.assert_allclose(x, zT[np.arange(40), top] - rest(zT), rtol=1e-12)
+    np.testing.assert_allclose(y, zS[np.arange(40), top] - rest(zS), rtol=1e-12, atol=1e-12)
+    slope, intercept = np.polyfit(x, y, 1)
+    assert float(cs.slope) == pytest.approx(slope, rel=1e-10)
+    assert float(cs.intercept) == pytest.approx(intercept, rel=1e-10, abs=1e-12)
+    reverse = np.polyfit(y, x, 1)[0]
+    assert abs(slope - reverse) > 1e-3  # the two regressions differ on this data

@@ -1,6 +1,7 @@
-"""proofs_check: every gating claim passes at --fast, every exact/bound claim FAILS on a broken
+"""proofs_check: every gating claim passes at --fast, every exact/bound/monotone claim FAILS on a broken
 prediction (a check that cannot fail is a defect), and the `linkd check` runner keeps its contract."""
 import json
+import math
 
 import pytest
 
@@ -8,7 +9,7 @@ from proofs_check import registry, runner
 
 CLAIMS = registry.all_claims()
 BY_ID = {c.id: c for c in CLAIMS}
-BREAKABLE = [c for c in CLAIMS if c.kind in ("exact", "bound")]
+BREAKABLE = [c for c in CLAIMS if c.kind in ("exact", "bound", "monotone")]
 BREAK_CASES = [(c.id, i) for c in BREAKABLE for i in range(len(c.breakers))]
 SMALL = "pl.monotone_atoms_exact"  # a claim that runs in ~0.1 s
 
@@ -49,9 +50,10 @@ def test_qualitative_claim_reports_a_status(records, cid):
     assert rec["passed"] == (rec["status"] == "reproduced")
 
 
-def test_every_exact_and_bound_claim_has_a_breaker():
+def test_every_exact_bound_and_monotone_claim_has_a_breaker():
     assert BREAKABLE and BREAK_CASES
     assert [c.id for c in BREAKABLE if not c.breakers] == []
+    assert all(registry.REVERSE_ORDER in c.breakers for c in BREAKABLE if c.kind == "monotone")
 
 
 @pytest.mark.parametrize("cid,i", BREAK_CASES, ids=[f"{c}-{i}" for c, i in BREAK_CASES])
@@ -82,6 +84,10 @@ def test_runner_json_and_report(tmp_path, capsys):
     for r in recs:
         assert set(registry.RECORD_KEYS) <= set(r)
     text = md.read_text()
+    assert f"linkd check --fast --only {' '.join(ids)} --json {js} --report {md}" in text  # the command actually run
+    for r in recs:
+        assert r["command"] == f"linkd check --fast --only {r['id']}" and f"`{r['command']}`" in text
+        assert r["params"]["size"] == "fast" and len(r["params"]) > 1  # the sizes actually used
     table_rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| id")]
     assert len(table_rows) == len(ids)
     for cid in ids:
@@ -138,3 +144,47 @@ def test_runner_unknown_id_exit_2(capsys):
 def test_runner_bad_flag_exit_2(capsys):
     assert runner.main(["--fast", "--full"]) == 2
     assert runner.main(["--bogus"]) == 2
+
+
+def test_runner_fail_fast_stops_at_the_first_failure(capsys):
+    @registry.register(id="test.fails_first", paper="phuong_lampert", kind="exact", tolerance=1e-12,
+                       statement="a deliberately wrong claim", tolerance_reason="test")
+    def _fails(size="fast", corrupt=None):
+        return registry.exact(1.0, 2.0, 1e-12)
+
+    @registry.register(id="test.passes_after", paper="phuong_lampert", kind="exact", tolerance=1e-12,
+                       statement="a right claim", tolerance_reason="test")
+    def _passes(size="fast", corrupt=None):
+        return registry.exact(1.0, 1.0, 1e-12)
+
+    ids = ["test.fails_first", "test.passes_after"]
+    try:
+        assert runner.main(["--only", *ids, "-x", "--quiet"]) == 1
+        out = capsys.readouterr()
+        assert "1 claims" in out.out and "1 claims not run" in out.err
+        assert runner.main(["--only", *ids, "--quiet"]) == 1
+        assert "2 claims" in capsys.readouterr().out
+    finally:
+        for i in ids:
+            registry.unregister(i)
+
+
+def test_upper_bound_with_zero_se_reports_a_plain_violation():
+    ok = registry.upper_bound([0.0, 0.1], [0.5, 0.2], [0.0, 0.01])
+    assert ok.passed and ok.error == pytest.approx(-10.0) and "SE = 0" in ok.note
+    bad = registry.upper_bound([0.3, 0.1], [0.2, 0.2], [0.0, 0.01])  # violated where SE = 0
+    assert not bad.passed and bad.error == pytest.approx(0.1) and "plain violation" in bad.note
+    assert math.isfinite(bad.error)  # never "infinitely many standard errors"
+    z = registry.upper_bound([0.25], [0.2], [0.01])
+    assert not z.passed and z.error == pytest.approx(5.0) and z.note == ""
+
+
+def test_monotone_helper_follows_the_reverse_order_breaker():
+    from proofs_check import _common
+
+    assert _common.monotone([3.0, 2.0, 1.0], increasing=False).passed
+    token = registry._ACTIVE.set(registry.REVERSE_ORDER)
+    try:
+        assert not _common.monotone([3.0, 2.0, 1.0], increasing=False).passed
+    finally:
+        registry._ACTIVE.reset(token)

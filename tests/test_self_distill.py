@@ -5,7 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from linkd import closed_form as cf
@@ -215,3 +216,17 @@ def test_infeasible_round_interpolates_range_then_continues():
     # from then on y lies in the range: an ordinary root, or collapse
     assert float(res.c[1]) > 0.0 or res.collapsed_at == 1
     assert np.all(np.isfinite(np.asarray(res.y)))
+
+
+def test_predict_round_t_uses_c_t_and_y_t_minus_1_direct_solve():
+    """f_t(x) = g_x^T (c_t I + G)^{-1} y_{t-1} by a plain numpy solve (round 1 fits y itself)."""
+    x, y, G, eps = _mobahi_problem(noise=0.1)
+    r = cf.self_distill_rounds(G, y, eps=eps, rounds=5)
+    xt = np.linspace(-1, 1, 20)
+    g = np.asarray(cf.rbf_gram(xt, x, 0.2)) / K
+    f = np.asarray(cf.self_distill_predict(g, r))
+    y_prev, Gn = np.asarray(y, np.float64), np.asarray(G, np.float64)
+    for t in range(min(5, r.collapsed_at if r.collapsed_at >= 0 else 5)):
+        a = np.linalg.solve(float(r.c[t]) * np.eye(K) + Gn, y_prev)
+        np.testing.assert_allclose(f[t], g @ a, atol=1e-9 * np.abs(y).max())
+        y_prev = Gn @ a

@@ -15,7 +15,7 @@ For each data geometry (margin cone, power-law angle, isotropic Gaussian) and tr
             \qquad c = \tan\bar\theta/\tan\varphi,
 
   a 1-D Gauss–Legendre quadrature over :math:`\bar\theta` (and :math:`R = \varphi/\pi` for the isotropic
-  case). A run cross-checks it against fresh test points on the first ``mc.check_sets`` sets
+  case), :func:`linkd.bounds.geometry_risk`. A run cross-checks it against fresh test points on the first ``mc.check_sets`` sets
   (``summary[geometry]["test_point_check"]``); the standard error is over training sets.
 * **bound** :math:`\min_\beta p(\beta) + p(\pi/2-\beta)^n` (:func:`~linkd.bounds.pl_bound`) with the exact
   p of the geometry (the β grid includes the margin γ = π/2 − ψ_max, where the cone bound is attained),
@@ -126,61 +126,12 @@ def _geom_params(cfg, kind: str) -> dict:
     return {}
 
 
-def exact_risk(kind: str, d: int, phi, quadrature: int = 96, **params) -> np.ndarray:
-    r"""Exact :math:`R(\varphi)` of a student at angle φ to :math:`w_*` for a geometry rotation-invariant
-    about :math:`w_*` (see the module docstring): Gauss–Legendre quadrature over θ̄ on the host
-    (float64 numpy/scipy). ``phi`` of any shape; R = φ/π for ``'isotropic'``."""
-    from scipy.special import betainc
-
-    phi = np.asarray(phi, dtype=np.float64)
-    if kind == "isotropic":
-        return phi / np.pi
-    xg, wg = np.polynomial.legendre.leggauss(int(quadrature))
-    if kind == "margin_cone":
-        psi_max = float(params["psi_max"])
-        lo, hi = np.clip((0.5 * np.pi - phi) / psi_max, 0.0, 1.0), np.ones_like(phi)  # θ̄ = π/2 − ψ_max u < φ
-
-        def theta_of(u):
-            return 0.5 * np.pi - psi_max * u
-    elif kind == "power_law":
-        beta = float(params["beta"])
-        lo, hi = np.zeros_like(phi), np.clip(2.0 * phi / np.pi, 0.0, 1.0) ** beta  # θ̄ = (π/2) u^{1/β} < φ
-
-        def theta_of(u):
-            return 0.5 * np.pi * u ** (1.0 / beta)
-    else:
-        raise ValueError(f"unknown geometry {kind!r}")
-    u = lo[..., None] + (hi - lo)[..., None] * (0.5 * (xg + 1.0))
-    tphi = np.tan(phi)[..., None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.where(tphi > 0, np.tan(theta_of(u)) / np.where(tphi > 0, tphi, 1.0), np.inf)
-    # P[v·u > c] for u uniform on the unit sphere of R^{d-1}: ½ I_{1−c²}((d−2)/2, ½), 0 for c ≥ 1
-    tail = np.where(c < 1.0, 0.5 * betainc(0.5 * (d - 2), 0.5, np.clip(1.0 - c * c, 0.0, 1.0)), 0.0)
-    return 0.5 * (hi - lo) * np.sum(wg * tail, axis=-1)
-
-
-def _risk_table(kind: str, d: int, quadrature: int = 96, table: int = 32769, **params):
-    """(φ grid, R(φ)) table of :func:`exact_risk` on [0, π/2] as device arrays; None for the isotropic case."""
-    if kind == "isotropic":
-        return None
-    grid = np.linspace(0.0, 0.5 * np.pi, int(table))
-    vals = exact_risk(kind, d, grid, quadrature, **params)
-    dt = jnp.zeros(()).dtype
-    return jnp.asarray(grid, dt), jnp.asarray(vals, dt)
-
-
-def _apply_risk(kind: str, phi, tab):
-    """R(φ) from a :func:`_risk_table` (jit-friendly; ``tab`` may be a traced argument)."""
-    if kind == "isotropic":
-        return phi / jnp.pi
-    return jnp.interp(phi, tab[0], tab[1])
-
-
-def exact_risk_fn(kind: str, d: int, quadrature: int = 96, table: int = 32769, **params):
-    r"""jit-friendly ``risk(phi)``: :func:`exact_risk` tabulated on ``table`` equally spaced φ in
-    [0, π/2] and linearly interpolated (error ≲ 1e-7 absolute; checked in the tests)."""
-    tab = _risk_table(kind, d, quadrature, table, **params)
-    return lambda phi: _apply_risk(kind, phi, tab)
+# The exact risk R(φ) lives in linkd.bounds (theory, checked by the claim pl.geometry_exact_risk);
+# these names are kept for existing callers.
+exact_risk = bounds.geometry_risk
+exact_risk_fn = bounds.geometry_risk_fn
+_risk_table = bounds.geometry_risk_table
+_apply_risk = bounds.apply_risk_table
 
 
 def _angle(W, w_star):
