@@ -10,7 +10,7 @@ import numpy as np
 
 from linkd import bounds, closed_form, data, dynamics, metrics
 from proofs_check._common import STOP, cached, eig, key, mc_equal, monotone, np64, pick, sim, until
-from proofs_check.registry import Breaker, ClaimResult, apply, qualitative, register, scale, upper_bound
+from proofs_check.registry import Breaker, ClaimResult, apply, exact, qualitative, register, scale, upper_bound
 
 P = "stanton"
 D = 20
@@ -566,3 +566,66 @@ def ill_conditioning_plateau(size="fast", corrupt=None):
                                              "per_decade_gapped": per_decade["gapped"]},
                        "a plateau (decade with gain < 0.005, >= 0.02 below 1) for the smooth condition-1e4 spectrum",
                        params={"n": 200, "d": 20, "t_max": 1e7}, note=note)
+
+
+# ------------------------------------------------------------------ the fidelity metrics themselves
+
+
+def _metric_inputs():
+    """A multiclass student distilled at τ = 2 (engine) with a teacher whose last two classes tie
+    exactly, and binary logits with exact zeros (teacher coordinate 0 unused, test points on it)."""
+    k1, k2, k3 = jax.random.split(key(67), 3)
+    n, d, C = 60, 8, 4
+    X = jax.random.normal(k1, (n, d))
+    W = jax.random.normal(k2, (d, C))
+    W_T = jnp.concatenate([W[:, :3], W[:, 2:3]], axis=1)            # classes 2 and 3 tie exactly
+    lr = dynamics.default_lr(X, "multiclass", fraction=0.5, tau=2.0)
+    W_S = sim(jnp.zeros((d, C)), X, X @ W_T, lr, 40, family="multiclass", tau=2.0, tau2_scale=True).params
+    Xt = jax.random.normal(k3, (500, d))
+    zT, zS = np64(Xt @ W_T), np64(Xt @ W_S)
+    w_t = np.r_[0.0, np64(W[1:, 0])]                                  # binary teacher: coordinate 0 unused
+    w_s = np64(W[:, 1])
+    Xb = np.vstack([np64(Xt[:100]), np.eye(d)[[0, 0, 0]] * np.array([[1.0], [-2.0], [3.0]])])
+    return zT, zS, Xb @ w_t, Xb @ w_s
+
+
+def _np_softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _np_fidelity(zT, zS, zbT, zbS, kl_direction=("T", "S")):
+    """Independent numpy route: first-maximal-class agreement, class 1 iff z > 0, KL by its definition."""
+    pT, pS = _np_softmax(zT), _np_softmax(zS)
+    p, q = (pT, pS) if kl_direction == ("T", "S") else (pS, pT)
+    kl = float(np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1)))
+    rkl = float(np.mean(np.sum(pS * (np.log(pS) - np.log(pT)), axis=1)))
+    agree = float(np.mean([int(np.flatnonzero(a == a.max())[0]) == int(np.flatnonzero(b == b.max())[0])
+                           for a, b in zip(pT, pS)]))
+    agree_bin = float(np.mean((zbT > 0) == (zbS > 0)))
+    return np.array([agree, kl, rkl, agree_bin])
+
+
+@register(id="st.fidelity_metrics", paper=P, kind="exact", tolerance=1e-12,
+          breakers=(scale(),
+                    Breaker("KL direction swapped (KL(p_S||p_T) reported as Stanton's KL)",
+                            lambda d: ("S", "T"), part="kl_direction"),
+                    Breaker("binary tie rule z >= 0", lambda r: ">=", part="tie_rule")),
+          statement="Stanton's fidelity metrics as the library computes them (metrics.top1_agreement, "
+                    "kl_teacher_student = KL(p_T||p_S), kl_student_teacher) equal an independent numpy evaluation of "
+                    "their definitions on a student distilled at tau = 2, with exact class ties (first maximal class) "
+                    "and binary logits exactly 0 (class 1 iff z > 0).",
+          tolerance_reason="the same arithmetic in two implementations: float64 round-off")
+def fidelity_metrics(size="fast", corrupt=None):
+    zT, zS, zbT, zbS = _metric_inputs()
+    pT, pS = jax.nn.softmax(jnp.asarray(zT), axis=1), jax.nn.softmax(jnp.asarray(zS), axis=1)
+    measured = np.array([float(metrics.top1_agreement(pT, pS)), float(metrics.kl_teacher_student(pT, pS)),
+                         float(metrics.kl_student_teacher(pT, pS)),
+                         float(metrics.top1_agreement(jnp.asarray(zbT), jnp.asarray(zbS)))])
+    direction = apply(corrupt, "kl_direction", ("T", "S"))
+    zb = zbT if apply(corrupt, "tie_rule", ">") == ">" else np.where(zbT == 0.0, 1e-300, zbT)
+    pred = apply(corrupt, "prediction", _np_fidelity(zT, zS, zb, zbS, direction))
+    ties = int(np.sum(zbT == 0.0)) + int(np.sum(np.isclose(zT[:, 2], zT[:, 3], rtol=0, atol=0)))
+    res = exact(measured, pred, 1e-12, params={"n_test": zT.shape[0], "C": 4, "tau": 2.0, "ties": ties},
+                note="[top-1 agreement, KL(p_T||p_S), KL(p_S||p_T), binary agreement]")
+    return res
