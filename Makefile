@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow check figures bench clean venv wheel
+.PHONY: demo lint test test-slow check figures bench clean venv wheel
 
 venv: $(STAMP)
 
@@ -18,7 +18,13 @@ demo: $(STAMP)
 	JAX_PLATFORMS=cpu $(PY) -m linkd run eigen_convergence --out runs/demo --overwrite
 	@echo "figures written to runs/demo/figures/"
 
-test: $(STAMP)
+# The gate `make test` runs first: ruff (syntax errors, pyflakes, import order) and mypy at the
+# declared Python version (config in pyproject.toml).
+lint: $(STAMP)
+	$(PY) -m ruff check linkd proofs_check tests benchmarks
+	$(PY) -m mypy
+
+test: lint
 	$(PY) -m pytest -q tests
 
 test-slow: $(STAMP)
@@ -40,4 +46,4 @@ wheel: $(STAMP)
 	  $(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist $$tmp && rm -rf $$tmp && ls dist/*.whl
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) runs .pytest_cache .hypothesis .mypy_cache .ruff_cache build dist *.egg-info

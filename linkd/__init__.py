@@ -6,9 +6,7 @@ Thin public surface (optax style): the well-named modules are the API.
 """
 __version__ = "0.1.0"
 
-from linkd import losses, models, spectral  # noqa: E402,F401
-from linkd import closed_form  # noqa: E402,F401
-from linkd import dynamics  # noqa: E402,F401
+from linkd import closed_form, dynamics, losses, models, spectral  # noqa: E402,F401
 
 __all__ = ["closed_form", "dynamics", "losses", "models", "spectral", "__version__"]
 

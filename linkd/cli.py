@@ -181,8 +181,8 @@ def _take_experiment(args: argparse.Namespace) -> str:
 def _load(args: argparse.Namespace):
     """Config from EXPERIMENT + --set/--seed/--x64, validated (the experiment's cross-field checks,
     memory budget included) with jax x64 as the config asks, before anything is written."""
-    from linkd.config import load_config
     from linkd.experiments.runner import x64_mode
+    from linkd.registry import load_config
 
     experiment = _take_experiment(args)
     overrides = list(args.set)
@@ -243,13 +243,13 @@ def _prepare_sweep(args: argparse.Namespace):
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from linkd.experiments import sweep
+    from linkd.experiments import execute_sweep
 
     config, grid = _prepare_sweep(args)
     formats = _formats(args.format)
     out = Path(args.out) if args.out else _default_out(config.source, "sweep")
-    path = sweep(config, grid, out, overwrite=args.overwrite, quiet=args.quiet, figures=args.figures,
-                 formats=formats, command=args.command_line)
+    path = execute_sweep(config, grid, out, overwrite=args.overwrite, quiet=args.quiet, figures=args.figures,
+                         formats=formats, command=args.command_line)
     print(path)
     return 0
 
@@ -344,17 +344,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise LinkdError("the claim registry (proofs_check) is not importable; run `linkd check` from a "
                          "source checkout installed with `pip install -e .`") from None
     try:
-        rc = runner.main(list(args.extra))
+        rc: int | str | None = runner.main(list(args.extra))
     except SystemExit as e:
         rc = e.code
     return rc if isinstance(rc, int) else (0 if rc is None else 1)
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
-    from linkd.config import load_config
     from linkd.experiments import execute, list_presets
-    from linkd.progress import Progress
     from linkd.plotting.style import FORMATS
+    from linkd.progress_report import Progress
+    from linkd.registry import load_config
     from linkd.rundir import atomic_write_bytes
 
     formats = _formats(args.format)

@@ -8,8 +8,9 @@ An experiment declares ``schema: dict[section, dict[name, Field]]``. A config fi
     steps = 2000
     lr = 0.5
 
-:func:`load_config` resolves a preset name / TOML path / experiment kind, fills defaults, applies
-overrides and validates; every refusal is a :class:`~linkd.errors.ConfigError` whose ``str`` is
+:func:`build_config` fills defaults, applies overrides and validates (resolving a preset name /
+TOML path / experiment kind is :func:`linkd.registry.load_config`, one layer up, since it needs the
+registry of experiment kinds); every refusal is a :class:`~linkd.errors.ConfigError` whose ``str`` is
 one line naming the key, the value and what is allowed. :func:`dump_toml` writes a config back so
 that ``load(dump(c)) == c`` exactly (floats via ``repr``).
 
@@ -31,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
-from linkd.errors import ConfigError
+from linkd.errors import ConfigError, InputError
 
 __all__ = [
-    "Field", "Config", "Section", "Schema", "ConfigError", "load_config", "build_config",
+    "Field", "Config", "Section", "Schema", "ConfigError", "build_config",
     "parse_override", "parse_value", "coerce", "dump_toml", "read_toml", "describe",
     "HEADER_KEYS",
 ]
@@ -58,15 +59,15 @@ def _spec(tp: Any) -> _Spec:
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) != 1 or len(typing.get_args(tp)) != 2:
-            raise TypeError(f"unsupported field type {tp!r}: only X | None unions")
+            raise InputError(f"Field: type must be int, float, bool, str, a list of those, or X | None; got {tp!r} (only X | None unions)")
         optional, tp, origin = True, args[0], typing.get_origin(args[0])
     if origin in (list, tuple, Sequence):
         (elem, *rest) = typing.get_args(tp) or (None,)
         if elem not in _SCALARS or (origin is tuple and rest not in ([], [Ellipsis])):
-            raise TypeError(f"unsupported field type {tp!r}: lists of int, float, bool or str")
+            raise InputError(f"Field: type must be int, float, bool, str, a list of those, or X | None; got {tp!r} (lists of int, float, bool or str only)")
         return _Spec(elem, True, optional)
     if tp not in _SCALARS:
-        raise TypeError(f"unsupported field type {tp!r}")
+        raise InputError(f"Field: type must be int, float, bool, str, a list of those, or X | None; got {tp!r}")
     return _Spec(tp, False, optional)
 
 
@@ -140,7 +141,7 @@ def _scalar_from_text(key: str, f: Field, text: str) -> Any:
                 return True
             if t.lower() in _FALSE:
                 return False
-            raise ValueError
+            raise ConfigError(key, text, describe(f), "wrong type")
         if base is int:
             try:
                 return int(t.replace("_", ""))
@@ -276,6 +277,14 @@ class Config(Mapping[str, Section]):
     """
 
     __slots__ = ("experiment", "description", "figure", "source", "origin", "schema", "_sections", "_validate")
+    experiment: str
+    description: str
+    figure: bool
+    source: str
+    origin: dict[str, Any]
+    schema: Schema
+    _sections: dict[str, Section]
+    _validate: Callable[["Config"], None] | None
 
     def __init__(self, experiment: str, schema: Schema, values: Mapping[str, Mapping[str, Any]], *,
                  description: str = "", figure: bool = True, source: str | None = None,
@@ -406,7 +415,7 @@ def build_config(experiment: str, schema: Schema, table: Mapping[str, Any],
     """
     pre = f"{where}: " if where else ""
     values = {sec: {k: f.default for k, f in fields.items()} for sec, fields in schema.items()}
-    header = {"description": "", "figure": True}
+    header: dict[str, Any] = {"description": "", "figure": True}
     for top, val in table.items():
         if isinstance(val, Mapping):
             if top not in schema:
@@ -464,67 +473,6 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError("config file", str(path), "valid TOML (https://toml.io)", f"TOML syntax error: {e}") from None
 
 
-KIND_PREFIX = "kind:"
-
-
-def _file_sha256(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _unknown_experiment(src: str, registry: Any, problem: str = "unknown experiment") -> typing.NoReturn:
-    presets = [p.name for p in registry.list_presets()]
-    kinds = [KIND_PREFIX + k for k in registry.names()]
-    near = difflib.get_close_matches(src, sorted({*presets, *registry.names()}), n=2)
-    hint = f" (did you mean {' or '.join(near)}?)" if near else ""
-    searched = ", ".join(str(d) for d in registry.preset_dirs()) or "no preset directory found"
-    raise ConfigError("EXPERIMENT", src,
-                      f"a preset ({', '.join(presets) or 'none found'}; searched {searched}), a path to a "
-                      f".toml file, or an experiment kind's built-in defaults ({', '.join(kinds)})",
-                      problem + hint)
-
-
-def load_config(experiment_or_path: str | Path, overrides: Sequence[str] | Mapping[str, Any] = (), *,
-                check: bool = True) -> Config:
-    """Resolve a TOML path, a preset name or ``kind:NAME``, apply ``overrides`` and validate
-    (the experiment's cross-field ``validate`` too, unless ``check=False``: then call
-    ``config.validate()``).
-
-    A bare name is a preset (``<preset dir>/<name>.toml``, see
-    :func:`linkd.experiments.preset_dirs`) and nothing else: a missing preset is an error, never a
-    silent fall-back to an experiment kind's built-in defaults, which must be asked for as
-    ``kind:NAME``. ``config.origin`` records where the config came from (path and SHA-256 of the
-    file, or the kind).
-    """
-    from linkd import experiments as registry  # lazy: experiments imports this module
-
-    src = str(experiment_or_path)
-    path = Path(src)
-    if src.startswith(KIND_PREFIX):
-        kind = src[len(KIND_PREFIX):]
-        if kind not in registry.names():
-            _unknown_experiment(src, registry, "unknown experiment kind")
-        table, source, where = {"experiment": kind}, kind, ""
-        origin = {"type": "experiment defaults", "name": kind}
-    elif src.endswith(".toml") or path.is_file():
-        table, source, where = read_toml(path), path.stem, str(path)
-        origin = {"type": "file", "name": path.stem, "path": str(path.resolve()), "sha256": _file_sha256(path)}
-    elif (preset := registry.find_preset(src)) is not None:
-        table, source, where = read_toml(preset.path), src, str(preset.path)
-        origin = {"type": "preset", "name": src, "path": str(preset.path), "location": preset.location,
-                  "sha256": _file_sha256(preset.path)}
-    else:
-        why = ("no preset of that name (the experiment kind's built-in defaults are "
-               f"{KIND_PREFIX}{src})" if src in registry.names() else "unknown experiment")
-        _unknown_experiment(src, registry, why)
-    kind = table.get("experiment")
-    if not isinstance(kind, str):
-        raise ConfigError(f"{where}: experiment", kind, "an experiment kind: " + ", ".join(registry.names()),
-                          "missing or not a string")
-    exp = registry.get(kind)
-    return build_config(kind, exp.full_schema, table, overrides, source=source, origin=origin,
-                        validate=exp.validate, where=where, check=check)
-
-
 # ------------------------------------------------------------------------------ writing
 
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -562,7 +510,7 @@ def _toml_value(v: Any) -> str:
         return _toml_str(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+    raise InputError(f"dump_toml: config values must be None, bool, int, float, str or lists of those; got {type(v).__name__}")
 
 
 def _toml_key(k: str) -> str:

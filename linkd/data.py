@@ -2,7 +2,7 @@ r"""Synthetic data: spectra, Gaussian designs, teachers, labels, Phuong–Lamper
 
 Everything here is a pure function: numpy or JAX arrays in, JAX arrays out (in the default float
 dtype, float64 under ``jax_enable_x64``; integer class labels are int32), randomness only through
-an explicit ``key`` (``jax.random``). Bad arguments raise ``ValueError`` naming the argument, its
+an explicit ``key`` (``jax.random``). Bad arguments raise :class:`linkd.errors.InputError` (a ``ValueError``) naming the argument, its
 value and the allowed range; checks on scalars are skipped when the scalar is traced (so strengths,
 noise levels and temperatures can be ``jit``-ed or ``vmap``-ed), while sizes (n, d, C) must be
 static Python integers.
@@ -35,6 +35,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from linkd.dtypes import default_float
+from linkd.errors import ConfigError, InputError
+
 Array = jnp.ndarray
 
 SPECTRUM_KINDS = ("power_law", "exponential", "spiked", "explicit")
@@ -45,20 +48,16 @@ AUGMENT_KINDS = ("noise", "mask", "scale", "none")
 # ------------------------------------------------------------------------------------------------
 # validation helpers
 # ------------------------------------------------------------------------------------------------
-def _dtype():
-    return jnp.zeros(()).dtype  # float64 under jax_enable_x64, else float32
-
-
 def _float(a) -> Array:
     """Cast to a JAX array of the default float dtype."""
-    return jnp.asarray(a, dtype=_dtype())
+    return jnp.asarray(a, dtype=default_float())
 
 
 def _int(fn: str, name: str, value, lo: int = 1) -> int:
     """A static Python int ≥ lo (numpy integers accepted, bools and non-integral floats rejected)."""
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
     if not ok or int(value) < lo:
-        raise ValueError(f"{fn}: {name} must be an integer >= {lo}; got {value!r}")
+        raise InputError(f"{fn}: {name} must be an integer >= {lo}; got {value!r}")
     return int(value)
 
 
@@ -73,11 +72,11 @@ def _concrete(value):
 def _real(fn: str, name: str, value, lo=-math.inf, hi=math.inf, lo_open=False, hi_open=False):
     """Check a finite real scalar lies in the interval; return it unchanged (traced values pass)."""
     if value is None or isinstance(value, (str, bytes, bool)):
-        raise ValueError(f"{fn}: {name} must be a real number; got {value!r}")
+        raise InputError(f"{fn}: {name} must be a real number; got {value!r}")
     v = _concrete(value)
     if v is None:
         if jnp.ndim(value) != 0:
-            raise ValueError(f"{fn}: {name} must be a scalar; got shape {jnp.shape(value)}")
+            raise InputError(f"{fn}: {name} must be a scalar; got shape {jnp.shape(value)}")
         return value
     bad = (
         not math.isfinite(v)
@@ -86,27 +85,27 @@ def _real(fn: str, name: str, value, lo=-math.inf, hi=math.inf, lo_open=False, h
     )
     if bad:
         rng = f"{'(' if lo_open or lo == -math.inf else '['}{lo:g}, {hi:g}{')' if hi_open or hi == math.inf else ']'}"
-        raise ValueError(f"{fn}: {name} must be a finite number in {rng}; got {value!r}")
+        raise InputError(f"{fn}: {name} must be a finite number in {rng}; got {value!r}")
     return value
 
 
 def _matrix(fn: str, name: str, X, ndim=(2,)) -> Array:
     X = _float(X)
     if X.ndim not in ndim:
-        raise ValueError(f"{fn}: {name} must have ndim in {ndim}; got shape {X.shape}")
+        raise InputError(f"{fn}: {name} must have ndim in {ndim}; got shape {X.shape}")
     return X
 
 
 def _kind(fn: str, kind, allowed) -> str:
     if kind not in allowed:
-        raise ValueError(f"{fn}: kind must be one of {', '.join(map(repr, allowed))}; got {kind!r}")
+        raise InputError(f"{fn}: kind must be one of {', '.join(map(repr, allowed))}; got {kind!r}")
     return kind
 
 
 def _check_params(fn: str, kind: str, params: dict, allowed: tuple) -> None:
     extra = sorted(set(params) - set(allowed))
     if extra:
-        raise ValueError(
+        raise InputError(
             f"{fn}: kind {kind!r} takes parameters {allowed or '()'}; got unexpected {', '.join(extra)}"
         )
 
@@ -119,7 +118,7 @@ def power_law_spectrum(d: int, exponent: float = 1.0, scale: float = 1.0) -> Arr
     d = _int("power_law_spectrum", "d", d)
     exponent = float(_real("power_law_spectrum", "exponent", exponent, lo=0.0))
     scale = float(_real("power_law_spectrum", "scale", scale, lo=0.0, lo_open=True))
-    k = jnp.arange(1, d + 1, dtype=_dtype())
+    k = jnp.arange(1, d + 1, dtype=default_float())
     return scale * k ** (-exponent)
 
 
@@ -128,11 +127,11 @@ def exponential_spectrum(d: int, rate: float = 0.1, scale: float = 1.0) -> Array
     d = _int("exponential_spectrum", "d", d)
     rate = float(_real("exponential_spectrum", "rate", rate, lo=0.0))
     scale = float(_real("exponential_spectrum", "scale", scale, lo=0.0, lo_open=True))
-    k = jnp.arange(d, dtype=_dtype())
+    k = jnp.arange(d, dtype=default_float())
     out = scale * jnp.exp(-rate * k)
     if not bool(jnp.all(out > 0)):
-        raise ValueError(
-            f"exponential_spectrum: rate={rate!r} with d={d} underflows to 0 in {_dtype()}; "
+        raise InputError(
+            f"exponential_spectrum: rate={rate!r} with d={d} underflows to 0 in {default_float()}; "
             "use a smaller rate (rate*(d-1) below ~700 in float64, ~85 in float32)"
         )
     return out
@@ -147,11 +146,11 @@ def spiked_spectrum(d: int, spikes, bulk: float = 1.0) -> Array:
     bulk = float(_real(fn, "bulk", bulk, lo=0.0, lo_open=True))
     s = np.atleast_1d(np.asarray(spikes, dtype=np.float64))
     if s.ndim != 1:
-        raise ValueError(f"{fn}: spikes must be a 1-D sequence; got shape {s.shape}")
+        raise InputError(f"{fn}: spikes must be a 1-D sequence; got shape {s.shape}")
     if s.size > d:
-        raise ValueError(f"{fn}: len(spikes) must be in [0, d={d}]; got {s.size}")
+        raise InputError(f"{fn}: len(spikes) must be in [0, d={d}]; got {s.size}")
     if not np.all(np.isfinite(s)) or np.any(s < bulk):
-        raise ValueError(f"{fn}: spikes must be finite and in [bulk={bulk:g}, inf); got {s.tolist()}")
+        raise InputError(f"{fn}: spikes must be finite and in [bulk={bulk:g}, inf); got {s.tolist()}")
     s = np.sort(s)[::-1]
     return _float(np.concatenate([s, np.full(d - s.size, bulk)]))
 
@@ -160,9 +159,9 @@ def explicit_spectrum(values) -> Array:
     """Explicit eigenvalues: validated positive and finite, returned sorted descending."""
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1 or v.size == 0:
-        raise ValueError(f"explicit_spectrum: values must be a non-empty 1-D sequence; got shape {v.shape}")
+        raise InputError(f"explicit_spectrum: values must be a non-empty 1-D sequence; got shape {v.shape}")
     if not np.all(np.isfinite(v)) or np.any(v <= 0):
-        raise ValueError(f"explicit_spectrum: values must be finite and in (0, inf); got {v.tolist()}")
+        raise InputError(f"explicit_spectrum: values must be finite and in (0, inf); got {v.tolist()}")
     return _float(np.sort(v)[::-1])
 
 
@@ -183,19 +182,19 @@ def make_spectrum(kind: str, d: int | None = None, **params) -> Array:
     _check_params(fn, kind, params, _SPECTRUM_PARAMS[kind])
     if kind == "explicit":
         if "values" not in params:
-            raise ValueError(f"{fn}: kind 'explicit' needs values=[...]")
+            raise InputError(f"{fn}: kind 'explicit' needs values=[...]")
         out = explicit_spectrum(params["values"])
         if d is not None and _int(fn, "d", d) != out.shape[0]:
-            raise ValueError(f"{fn}: d must equal len(values)={out.shape[0]} for kind 'explicit'; got {d!r}")
+            raise InputError(f"{fn}: d must equal len(values)={out.shape[0]} for kind 'explicit'; got {d!r}")
         return out
     if d is None:
-        raise ValueError(f"{fn}: d must be an integer >= 1 for kind {kind!r}; got None")
+        raise InputError(f"{fn}: d must be an integer >= 1 for kind {kind!r}; got None")
     if kind == "power_law":
         return power_law_spectrum(d, **params)
     if kind == "exponential":
         return exponential_spectrum(d, **params)
     if "spikes" not in params:
-        raise ValueError(f"{fn}: kind 'spiked' needs spikes=[...]")
+        raise InputError(f"{fn}: kind 'spiked' needs spikes=[...]")
     return spiked_spectrum(d, **params)
 
 
@@ -210,7 +209,7 @@ def random_orthogonal(key: Array, d: int) -> Array:
 
 @partial(jax.jit, static_argnums=1)
 def _random_orthogonal(key, d):
-    Q, R = jnp.linalg.qr(jax.random.normal(key, (d, d), _dtype()))
+    Q, R = jnp.linalg.qr(jax.random.normal(key, (d, d), default_float()))
     s = jnp.sign(jnp.diagonal(R))
     return Q * jnp.where(s == 0, 1.0, s)[None, :]
 
@@ -218,13 +217,13 @@ def _random_orthogonal(key, d):
 def _eigvals(fn: str, eigvals) -> Array:
     lam = _matrix(fn, "eigvals", eigvals, ndim=(1,))
     if lam.shape[0] == 0:
-        raise ValueError(f"{fn}: eigvals must be non-empty; got shape {lam.shape}")
+        raise InputError(f"{fn}: eigvals must be non-empty; got shape {lam.shape}")
     try:
         v = np.asarray(lam)
     except jax.errors.TracerArrayConversionError:  # traced: skip the value check
         return lam
     if not np.all(np.isfinite(v) & (v >= 0)):
-        raise ValueError(f"{fn}: eigvals must be finite and in [0, inf); got {v.tolist()}")
+        raise InputError(f"{fn}: eigvals must be finite and in [0, inf); got {v.tolist()}")
     return lam
 
 
@@ -233,7 +232,7 @@ def _basis(fn: str, basis, d: int) -> Array | None:
         return None
     U = _matrix(fn, "basis", basis)
     if U.shape[1] != d or U.shape[0] < d:
-        raise ValueError(f"{fn}: basis must have shape (D, {d}) with D >= {d} (orthonormal columns); got {U.shape}")
+        raise InputError(f"{fn}: basis must have shape (D, {d}) with D >= {d} (orthonormal columns); got {U.shape}")
     return U
 
 
@@ -283,21 +282,25 @@ def make_design(key: Array, n: int, d: int, eigvals, n_test: int = 1000, basis="
     n_test = _int(fn, "n_test", n_test, lo=0)
     lam = _eigvals(fn, eigvals)
     if lam.shape[0] != d:
-        raise ValueError(f"{fn}: eigvals must have length d={d}; got {lam.shape[0]}")
+        raise InputError(f"{fn}: eigvals must have length d={d}; got {lam.shape[0]}")
     k_basis, k_train, k_test = jax.random.split(key, 3)
+    U: Array | None
     if isinstance(basis, str):
         if basis == "random":
             U = random_orthogonal(k_basis, d)
         elif basis == "axis":
             U = None
         else:
-            raise ValueError(f"{fn}: basis must be 'random', 'axis' or a (d, d) array; got {basis!r}")
+            raise InputError(f"{fn}: basis must be 'random', 'axis' or a (d, d) array; got {basis!r}")
     else:
-        U = _basis(fn, basis, d)
-        if U.shape != (d, d):
-            raise ValueError(f"{fn}: an explicit basis must have shape ({d}, {d}); got {U.shape}")
+        if basis is None:
+            raise InputError(f"{fn}: basis must be 'random', 'axis' or a (d, d) array; got None")
+        explicit = _matrix(fn, "basis", basis)
+        if explicit.shape != (d, d):
+            raise InputError(f"{fn}: an explicit basis must have shape ({d}, {d}); got {explicit.shape}")
+        U = explicit
     X = gaussian_design(k_train, n, lam, U)
-    X_test = gaussian_design(k_test, n_test, lam, U) if n_test > 0 else jnp.zeros((0, d), _dtype())
+    X_test = gaussian_design(k_test, n_test, lam, U) if n_test > 0 else jnp.zeros((0, d), default_float())
     return Design(X, X_test, lam, U)
 
 
@@ -311,7 +314,7 @@ def _dim(fn: str, eigvals_or_d) -> int:
 
 
 def _profile_weights(d: int, profile) -> Array:
-    k = jnp.arange(1, d + 1, dtype=_dtype())
+    k = jnp.arange(1, d + 1, dtype=default_float())
     return k ** (-profile)
 
 
@@ -334,7 +337,7 @@ def linear_teacher(key: Array, eigvals_or_d, basis=None, profile: float = 0.0, n
 @partial(jax.jit, static_argnums=1)
 def _linear_teacher(key, d, U, profile, norm):
     mag = _profile_weights(d, profile)
-    c = norm * jax.random.rademacher(key, (d,), _dtype()) * mag / jnp.linalg.norm(mag)
+    c = norm * jax.random.rademacher(key, (d,), default_float()) * mag / jnp.linalg.norm(mag)
     return c if U is None else U @ c
 
 
@@ -356,7 +359,7 @@ def multiclass_teacher(
 
 @partial(jax.jit, static_argnums=(1, 2))
 def _multiclass_teacher(key, d, C, U, scale, profile):
-    A = jax.random.normal(key, (d, C), _dtype()) * _profile_weights(d, profile)[:, None]
+    A = jax.random.normal(key, (d, C), default_float()) * _profile_weights(d, profile)[:, None]
     W = A if U is None else U @ A
     return scale * W / jnp.linalg.norm(W, axis=0, keepdims=True)
 
@@ -368,7 +371,7 @@ def _logits(fn: str, X, w, ndim) -> Array:
     X = _matrix(fn, "X", X)
     w = _matrix(fn, "w_star" if ndim == (1,) else "W_star", w, ndim=ndim)
     if w.shape[0] != X.shape[1]:
-        raise ValueError(f"{fn}: teacher weights have {w.shape[0]} rows but X has d={X.shape[1]} columns")
+        raise InputError(f"{fn}: teacher weights have {w.shape[0]} rows but X has d={X.shape[1]} columns")
     return X @ w
 
 
@@ -391,17 +394,31 @@ def binary_soft_labels(X, w_star, tau: float = 1.0) -> Array:
     return jax.nn.sigmoid(_logits("binary_soft_labels", X, w_star, (1,)) / tau)
 
 
-def binary_hard_labels(key: Array | None, X, w_star, flip: float = 0.0) -> Array:
+def _legacy_key_first(fn: str, X, w, legacy: tuple, key):
+    """Accept the older key-first call ``f(key, X, w, ...)`` (key possibly None) next to
+    ``f(X, w, ..., key=key)``: returns ``(key, X, w)``."""
+    if not legacy:
+        return key, X, w
+    if len(legacy) != 1 or key is not None:
+        raise InputError(f"{fn}: arguments must be (X, w_star, *, flip, key) or the older (key, X, w_star, *, flip); "
+                         f"got {2 + len(legacy)} positional arguments" + (" and key=" if key is not None else ""))
+    return X, w, legacy[0]
+
+
+def binary_hard_labels(X, w_star, *legacy, flip: float = 0.0, key: Array | None = None) -> Array:
     r"""Hard labels :math:`1\{X w_* > 0\}` as floats in {0, 1}, each flipped independently with
-    probability ``flip`` ∈ [0, 1] (``key`` may be None when flip = 0)."""
+    probability ``flip`` ∈ [0, 1]; ``key`` (keyword-only) is needed only when flip > 0.
+
+    The older key-first form ``binary_hard_labels(key, X, w_star, flip=...)`` is accepted too."""
     fn = "binary_hard_labels"
+    key, X, w_star = _legacy_key_first(fn, X, w_star, legacy, key)
     flip = _real(fn, "flip", flip, lo=0.0, hi=1.0)
     z = _logits(fn, X, w_star, (1,))
     y = (z > 0).astype(z.dtype)
     if key is None:
         if _concrete(flip) == 0.0:
             return y
-        raise ValueError(f"{fn}: key must be a PRNG key when flip > 0; got None")
+        raise InputError(f"{fn}: key must be a PRNG key when flip > 0; got None")
     return _flip_binary(key, y, flip)
 
 
@@ -417,22 +434,25 @@ def softmax_labels(X, W_star, tau: float = 1.0) -> Array:
 
 
 def multiclass_hard_labels(
-    key: Array | None, X, W_star, flip: float = 0.0, sample: bool = False, tau: float = 1.0
+    X, W_star, *legacy, flip: float = 0.0, sample: bool = False, tau: float = 1.0, key: Array | None = None
 ) -> Array:
     r"""Integer labels (n,) int32: :math:`\arg\max_j (XW_*)_j`, or (``sample=True``) a draw from
     :math:`\mathrm{softmax}(XW_*/\tau)`; then each label is, with probability ``flip`` ∈ [0, 1],
     replaced by a uniformly random *different* class ((y + U{1..C−1}) mod C).
 
     The sampling and flipping use fixed, separate subkeys of ``key``, so the clean labels for a
-    given key do not depend on ``flip``. ``key`` may be None when flip = 0 and sample=False."""
+    given key do not depend on ``flip``. ``key`` (keyword-only) is needed only when flip > 0 or
+    sample=True. The older key-first form ``multiclass_hard_labels(key, X, W_star, ...)`` is
+    accepted too."""
     fn = "multiclass_hard_labels"
+    key, X, W_star = _legacy_key_first(fn, X, W_star, legacy, key)
     flip = _real(fn, "flip", flip, lo=0.0, hi=1.0)
     tau = _real(fn, "tau", tau, lo=0.0, lo_open=True)
     z = _logits(fn, X, W_star, (2,))
     n, C = z.shape
     if key is None:
         if sample or _concrete(flip) != 0.0:
-            raise ValueError(f"{fn}: key must be a PRNG key when sample=True or flip > 0; got None")
+            raise InputError(f"{fn}: key must be a PRNG key when sample=True or flip > 0; got None")
         return jnp.argmax(z, axis=-1).astype(jnp.int32)
     return _multiclass_hard_labels(key, z, flip, tau, bool(sample))
 
@@ -458,10 +478,10 @@ def _multiclass_hard_labels(key, z, flip, tau, sample):
 def _unit_teacher(fn: str, w_star) -> Array:
     w = _matrix(fn, "w_star", w_star, ndim=(1,))
     if w.shape[0] < 2:
-        raise ValueError(f"{fn}: w_star must have dimension d >= 2; got shape {w.shape}")
+        raise InputError(f"{fn}: w_star must have dimension d >= 2; got shape {w.shape}")
     nrm = jnp.linalg.norm(w)
     if _concrete(nrm) is not None and not (0.0 < float(nrm) < math.inf):
-        raise ValueError(f"{fn}: w_star must be finite with norm in (0, inf); got norm {float(nrm)!r}")
+        raise InputError(f"{fn}: w_star must be finite with norm in (0, inf); got norm {float(nrm)!r}")
     return w / nrm
 
 
@@ -469,7 +489,7 @@ def _radius_arg(fn: str, radius):
     """Validate ``radius`` (a number in (0, inf) or ``'chi'``) → (chi: bool, value)."""
     if isinstance(radius, str):
         if radius != "chi":
-            raise ValueError(f"{fn}: radius must be a number in (0, inf) or 'chi'; got {radius!r}")
+            raise InputError(f"{fn}: radius must be a number in (0, inf) or 'chi'; got {radius!r}")
         return True, 1.0
     return False, _real(fn, "radius", radius, lo=0.0, lo_open=True)
 
@@ -477,8 +497,8 @@ def _radius_arg(fn: str, radius):
 def _radius(key: Array, n: int, d: int, chi: bool, radius) -> Array:
     """Per-row radius (n,): the constant ``radius``, or (chi) the norm of a standard Gaussian in R^d."""
     if chi:  # chi_d = norm of N(0, I_d) (cheaper to compile than jax.random.gamma)
-        return jnp.linalg.norm(jax.random.normal(key, (n, d), _dtype()), axis=1)
-    return jnp.full((n,), radius, _dtype())
+        return jnp.linalg.norm(jax.random.normal(key, (n, d), default_float()), axis=1)
+    return jnp.full((n,), radius, default_float())
 
 
 @partial(jax.jit, static_argnums=(2, 3, 4))
@@ -487,15 +507,15 @@ def _by_angle(key, w_hat, n, kind, chi, param, radius):
     :math:`\hat w^\perp`; (a, b) = (cos ψ, sin ψ), ψ ~ U[0, param] for ``kind='cone'``, or
     (sin θ̄, cos θ̄), θ̄ = (π/2) U^{1/param} for ``kind='power'``."""
     k_a, k_sign, k_u, k_r = jax.random.split(key, 4)
-    t = jax.random.uniform(k_a, (n,), _dtype())
+    t = jax.random.uniform(k_a, (n,), default_float())
     if kind == "cone":
         psi = param * t
         a, b = jnp.cos(psi), jnp.sin(psi)
     else:
         theta = (math.pi / 2) * t ** (1.0 / param)
         a, b = jnp.sin(theta), jnp.cos(theta)
-    s = jax.random.rademacher(k_sign, (n,), _dtype())
-    g = jax.random.normal(k_u, (n, w_hat.shape[0]), _dtype())
+    s = jax.random.rademacher(k_sign, (n,), default_float())
+    g = jax.random.normal(k_u, (n, w_hat.shape[0]), default_float())
     g = g - (g @ w_hat)[:, None] * w_hat[None, :]
     u = g / jnp.linalg.norm(g, axis=1, keepdims=True)
     r = _radius(k_r, n, w_hat.shape[0], chi, radius)
@@ -557,7 +577,7 @@ def isotropic(key: Array, n: int, d: int, radius="chi") -> Array:
 
 @partial(jax.jit, static_argnums=(1, 2, 3))
 def _isotropic(key, n, d, chi, radius):
-    g = jax.random.normal(key, (n, d), _dtype())
+    g = jax.random.normal(key, (n, d), default_float())
     return g if chi else radius * g / jnp.linalg.norm(g, axis=1, keepdims=True)
 
 
@@ -693,8 +713,6 @@ def aligned_design(key: Array, n: int, eigvals, strengths, n_out: int | None = N
     to the columns of X, so it changes Y but not :math:`\hat\Sigma_{yx}`. ``whitened=True`` sets
     :math:`\lambda \equiv 1`. Needs n ≥ d, r = len(strengths) ≤ min(d, m), c_k > 0, λ_k > 0.
     """
-    from linkd.errors import ConfigError
-
     n = _int("aligned_design", "n", n)
     lam = np.asarray(eigvals, dtype=np.float64)
     c = np.asarray(strengths, dtype=np.float64)
@@ -710,7 +728,7 @@ def aligned_design(key: Array, n: int, eigvals, strengths, n_out: int | None = N
         raise ConfigError("noise", noise, "a finite value >= 0")
     if whitened:
         lam = np.ones_like(lam)
-    dt = _dtype()
+    dt = default_float()
     lam_j, c_j = jnp.asarray(lam, dt), jnp.asarray(c, dt)
     X, Y, V, U = _aligned_design(key, n, m, lam_j, c_j, jnp.asarray(float(noise), dt))
     return AlignedDesign(X, Y, V, U, lam_j, c_j)

@@ -16,6 +16,9 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
+from linkd.dtypes import default_float
+from linkd.errors import ConfigError, InputError
+
 Array = jnp.ndarray
 
 
@@ -25,18 +28,14 @@ class DeepLinear(NamedTuple):
     layers: tuple
 
 
-def _dtype():
-    return jnp.zeros(()).dtype  # float64 under jax_enable_x64, else float32
-
-
 def init_linear(d: int, n_out: int | None = None, *, scale: float = 0.0, key: Array | None = None) -> Array:
     """Linear weight of shape (d,) (``n_out=None``) or (d, n_out): zeros, or N(0, scale²/d) entries."""
     shape = (d,) if n_out is None else (d, n_out)
     if scale == 0.0:
-        return jnp.zeros(shape, _dtype())
+        return jnp.zeros(shape, default_float())
     if key is None:
-        raise ValueError("init_linear: scale > 0 needs an explicit PRNG `key`")
-    return scale / jnp.sqrt(d) * jax.random.normal(key, shape, _dtype())
+        raise InputError(f"init_linear: key must be a PRNG key when scale > 0; got key=None with scale={scale!r}")
+    return scale / jnp.sqrt(d) * jax.random.normal(key, shape, default_float())
 
 
 def init_deep_linear(
@@ -59,12 +58,12 @@ def init_deep_linear(
     """
     widths = tuple(int(h) for h in widths)
     if len(widths) < 1:
-        raise ValueError("init_deep_linear: widths must name at least one hidden layer (depth N >= 2)")
+        raise InputError(f"init_deep_linear: widths must name at least one hidden layer (depth N >= 2); got widths={widths!r}")
     out = 1 if n_out is None else int(n_out)
     dims = (d,) + widths + (out,)
     N = len(dims) - 1
     keys = jax.random.split(key, N + 1)
-    dt = _dtype()
+    dt = default_float()
     if not balanced:
         layers = tuple(
             scale / jnp.sqrt(dims[j]) * jax.random.normal(keys[j], (dims[j + 1], dims[j]), dt) for j in range(N)
@@ -72,7 +71,7 @@ def init_deep_linear(
         return DeepLinear(layers)
     r = min(d, out)
     if min(widths) < r:
-        raise ValueError(f"init_deep_linear: balanced init needs every width >= min(d, n_out) = {r}; got {widths}")
+        raise InputError(f"init_deep_linear: balanced init needs every width >= min(d, n_out) = {r}; got {widths}")
     A = jax.random.normal(keys[0], (out, d), dt)
     A = scale * A / jnp.linalg.norm(A)
     U, s, Vt = jnp.linalg.svd(A, full_matrices=False)  # U (out, r), Vt (r, d)
@@ -116,8 +115,6 @@ def init_deep_aligned(V: Array, U: Array, sigma0, depth: int, widths: Sequence[i
     random orthonormal :math:`R_j` (h_j, r) in between, so :math:`u_k^\top W_e v_k = \sigma_0` (scalar or
     (r,)) and every other entry of :math:`U^\top W_e V` is 0. ``widths`` (N − 1 hidden sizes, each ≥ r)
     defaults to r. Depth 1 gives :math:`W_1 = U\mathrm{diag}(\sigma_0)V_r^\top`."""
-    from linkd.errors import ConfigError
-
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ConfigError("depth", depth, "an integer N >= 1")
     V, U = jnp.asarray(V), jnp.asarray(U)

@@ -36,8 +36,9 @@ from typing import Any, BinaryIO, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from linkd.config import Config, dump_toml, load_config
-from linkd.errors import LinkdError, RunDirError, RunDirExistsError
+from linkd.config import Config, dump_toml
+from linkd.errors import InputError, LinkdError, RunDirError, RunDirExistsError
+from linkd.registry import load_config
 
 __all__ = [
     "atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "save_npz_atomic",
@@ -143,7 +144,7 @@ def json_safe(obj: Any, _path: str = "", _notes: dict | None = None) -> Any:
         return obj
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
-    raise TypeError(f"summary value at {_path or '<root>'} is a {type(obj).__name__}, not JSON-able")
+    raise InputError(f"json_safe: summary value at {_path or '<root>'} must be JSON-able (number, str, bool, None, list, dict, numpy array/scalar); got {type(obj).__name__}")
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, note_nonfinite: bool = False) -> Path:
@@ -207,6 +208,8 @@ def collect_meta(*, seeds: Any = None, command: list[str] | None = None, x64: bo
     """Provenance for ``meta.json``. Imports jax (but creates no arrays)."""
     import jax
 
+    from linkd.dtypes import x64_enabled
+
     try:
         import linkd
 
@@ -220,7 +223,7 @@ def collect_meta(*, seeds: Any = None, command: list[str] | None = None, x64: bo
         "versions": {p: _version(p) for p in _PACKAGES},
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
-        "x64": bool(jax.config.jax_enable_x64) if x64 is None else bool(x64),
+        "x64": x64_enabled() if x64 is None else bool(x64),
         "seeds": seeds,
         "git": git_info(),
         "start_time": start_time or utc_now(),
@@ -251,7 +254,7 @@ def _make_parents(d: Path) -> list[Path]:
     while not d.exists():
         missing.append(d)
         d = d.parent
-    made = []
+    made: list[Path] = []
     for m in reversed(missing):
         try:
             m.mkdir()
@@ -365,12 +368,6 @@ class RunDir:
         except OSError as e:
             raise RunDirError(f"cannot create run directory {self.path}: {e.strerror}") from None
 
-    @property
-    def figures_dir(self) -> Path:
-        d = self.path / "figures"
-        d.mkdir(exist_ok=True)
-        return d
-
     def write_config(self, config: Config) -> Path:
         return atomic_write_text(self.path / "config.toml", dump_toml(config))
 
@@ -382,14 +379,6 @@ class RunDir:
 
     def write_summary(self, summary: Mapping[str, Any]) -> Path:
         return atomic_write_json(self.path / "summary.json", summary, note_nonfinite=True)
-
-    def write_figures(self, figures: Mapping[str, Any], formats=("pdf", "png"), dpi: int = 300) -> list[Path]:
-        from linkd.plotting import save_figure
-
-        out: list[Path] = []
-        for stem, fig in figures.items():
-            out += save_figure(fig, self.figures_dir, stem, formats=formats, dpi=dpi)
-        return out
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from linkd.errors import InputError
+
 Array = jnp.ndarray
 
 
@@ -46,7 +48,7 @@ def eigh_desc(X: Array, *, rank_tol: float | None = None) -> Spectrum:
     """
     X = jnp.asarray(X)
     if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array (n, d); got shape {X.shape}")
+        raise InputError(f"eigh_desc: X must be a 2-D array (n, d); got shape {X.shape}")
     tol = default_rank_tol(X) if rank_tol is None else rank_tol
     lam, V = jnp.linalg.eigh(covariance(X))
     lam, V = lam[::-1], V[:, ::-1]

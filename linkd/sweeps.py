@@ -137,7 +137,7 @@ def to_csv(table: SweepTable) -> str:
 def default_metrics(table: SweepTable) -> list[str]:
     """The experiment's headline keys present in the table, else its first six metrics."""
     try:
-        from linkd.experiments import get
+        from linkd.registry import get
 
         headline = [k for k in get(table.experiment).headline if k in table.metrics]
     except ConfigError:

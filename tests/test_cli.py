@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import toy_experiment
-from linkd import cli, experiments
-from linkd.progress import Progress, format_seconds
+from linkd import cli, experiments, registry
+from linkd.progress_report import Progress, format_seconds
 from linkd.rundir import load_run
 
 TESTS = Path(__file__).resolve().parent
@@ -28,7 +28,7 @@ def presets(tmp_path, monkeypatch):
     (d / "toy_small.toml").write_text(PRESET)
     (d / "toy_nofig.toml").write_text(PRESET.replace("[train]", "figure = false\n[train]"))
     monkeypatch.setenv("LINKD_PRESETS", str(d))  # for subprocesses
-    monkeypatch.setattr(experiments.base, "preset_dirs", lambda: [d])  # in-process: only these
+    monkeypatch.setattr(registry, "preset_dirs", lambda: [d])  # in-process: only these
     monkeypatch.chdir(tmp_path)
     return d
 
@@ -376,8 +376,8 @@ def test_issue_inputs_refused_in_one_line_nothing_written(in_tmp, capsys, sets, 
 
 
 def test_memory_budget_error_is_a_linkd_error_with_the_size():
-    from linkd.config import load_config
     from linkd.errors import LinkdError, MemoryBudgetError
+    from linkd.registry import load_config
 
     with pytest.raises(MemoryBudgetError) as e:
         load_config("eigen_convergence", ["data.n=10", "data.d=100000"])
@@ -435,7 +435,7 @@ def test_show_lists_every_key_with_default_range_and_meaning(presets, capsys):
     assert "one of 'gd', 'gf'" in rows["train.method"]
     rc, out, err = run_cli(capsys, "show", "toy_small", "--toml", "--set", "train.lr=0.25")
     Path("c.toml").write_text(out)
-    from linkd.config import load_config
+    from linkd.registry import load_config
 
     assert load_config("c.toml") == load_config("toy_small", ["train.lr=0.25"])
     rc, out, err = run_cli(capsys, "show", "toy_small", "--set", "train.lr=9")

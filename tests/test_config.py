@@ -8,8 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import toy_experiment  # noqa: F401  (registers the "toy" kind)
-from linkd.config import (Config, ConfigError, Field, build_config, describe, dump_toml, load_config,
-                          parse_override, read_toml)
+from linkd.config import Config, ConfigError, Field, build_config, describe, dump_toml, parse_override, read_toml
+from linkd.errors import InputError
+from linkd.registry import load_config
 
 SCHEMA = {
     "data": {
@@ -157,9 +158,9 @@ def test_get_unknown_key_raises():
 
 
 def test_schema_type_checked_at_definition():
-    with pytest.raises(TypeError):
+    with pytest.raises(InputError, match="Field: type"):
         Field(dict, {})
-    with pytest.raises(TypeError):
+    with pytest.raises(InputError, match="Field: type"):
         Field(int | str, 1)
     with pytest.raises(ConfigError):  # a default out of its own range is a schema bug, caught early
         build_config("x", {"a": {"b": Field(int, 0, low=1)}}, {})

@@ -69,7 +69,7 @@ def test_fidelity_predicted_curves_match_direct_gd():
     """experiments.fidelity.predicted_curves (closed form) = the exact Sheppard agreement and D_test of
     plain numpy GD weights, n < d and n > d."""
     from linkd import closed_form
-    from linkd.experiments import fidelity as F
+    from linkd.experiments import fidelity as fidelity_exp
 
     rng = np.random.default_rng(2)
     d = 6
@@ -80,7 +80,7 @@ def test_fidelity_predicted_curves_match_direct_gd():
         X = rng.standard_normal((n, d)) @ np.linalg.cholesky(cov).T
         lr = 0.9 / np.linalg.eigvalsh(X.T @ X / n)[-1]
         t = np.array([1.0, 7.0, 40.0])
-        A, D = F.predicted_curves(X, w, cov, lr, t)
+        A, D = fidelity_exp.predicted_curves(X, w, cov, lr, t)
         ws, out_a, out_d = np.zeros(d), [], []
         for k in range(1, 41):
             ws = ws - lr * X.T @ (X @ ws - X @ w) / n
@@ -97,12 +97,12 @@ def test_fidelity_padding_matches_unpadded_gd():
     import jax.numpy as jnp
 
     from linkd import dynamics
-    from linkd.experiments import fidelity as F
+    from linkd.experiments import fidelity as fidelity_exp
 
     rng = np.random.default_rng(0)
     pool = jnp.asarray(rng.standard_normal((1, 12, 5)))
     w = jnp.asarray(rng.standard_normal((1, 5)))
-    traj, lrs = F._train(pool, w, [4], 50, 50, 0.9, record=False)
+    traj, lrs = fidelity_exp._train(pool, w, [4], 50, 50, 0.9, record=False)
     X = pool[0, :4]
     ref = dynamics.simulate(jnp.zeros(5), dynamics.Data(X=X, targets=X @ w[0]), dynamics.Hyper(lr=lrs[0]),
                             dynamics.EngineSpec(family="binary", steps=50, record_every=50))

@@ -7,9 +7,18 @@ import numpy as np
 import pytest
 
 import toy_experiment
-from linkd.config import load_config
-from linkd.plotting import (DOUBLE_COLUMN, MARKERS, PALETTE, SINGLE_COLUMN, check_figure, new_figure, save_figure,
-                            styled, use_style)
+from linkd.plotting import (
+    DOUBLE_COLUMN,
+    MARKERS,
+    PALETTE,
+    SINGLE_COLUMN,
+    check_figure,
+    new_figure,
+    save_figure,
+    styled,
+    use_style,
+)
+from linkd.registry import load_config
 
 
 @pytest.fixture(autouse=True)

@@ -5,14 +5,13 @@ import json
 
 import numpy as np
 import pytest
-from presets_reduced import REDUCED
 
-from linkd import cli
-from linkd.experiments import base
+from linkd import cli, registry
 from linkd.plotting import check_figure
 from linkd.rundir import load_run
+from presets_reduced import REDUCED
 
-PRESETS = [p.name for p in base.list_presets()]
+PRESETS = [p.name for p in registry.list_presets()]
 FILES = ["config.toml", "meta.json", "metrics.npz", "summary.json"]
 
 
@@ -53,7 +52,7 @@ def test_rerun_from_written_config_reproduces_metrics_exactly(name, preset_run, 
 @pytest.mark.parametrize("name", PRESETS)
 def test_figures_are_labelled_and_sized(name, preset_run):
     run = load_run(preset_run(name))
-    figs = base.get(run.config.experiment).figures(run.metrics, run.summary, run.config)
+    figs = registry.get(run.config.experiment).figures(run.metrics, run.summary, run.config)
     assert figs
     for stem, fig in figs.items():
         assert check_figure(fig) == [], stem
@@ -65,7 +64,7 @@ def test_legends_cover_no_data(name, preset_run):
     from linkd.plotting import legend_overlaps
 
     run = load_run(preset_run(name))
-    for stem, fig in base.get(run.config.experiment).figures(run.metrics, run.summary, run.config).items():
+    for stem, fig in registry.get(run.config.experiment).figures(run.metrics, run.summary, run.config).items():
         assert legend_overlaps(fig) == [], stem
 
 
@@ -73,8 +72,8 @@ def test_lr_fraction_means_eta_times_L_as_in_default_lr():
     """`train.lr_fraction` of the squared-loss presets is η·λ_max(Σ̂) = η·L: the same step that
     `dynamics.default_lr(X, "mse", fraction)` gives (README: η = lr_fraction / L, stable below 2)."""
     from linkd import dynamics
-    from linkd.config import load_config
     from linkd.experiments._mse_common import build_problem
+    from linkd.registry import load_config
 
     cfg = load_config("eigen_convergence", ["data.n=20", "data.d=40", "data.n_test=10", "train.lr_fraction=1.3",
                                             "record.directions=1,5"])

@@ -8,11 +8,10 @@ import pytest
 
 import toy_experiment  # noqa: F401
 from linkd import rundir
-from linkd.config import load_config
-from linkd.errors import RunDirError, RunDirExistsError
+from linkd.errors import InputError, RunDirError, RunDirExistsError
 from linkd.experiments import execute
-from linkd.rundir import (RunDir, atomic_open, atomic_write_json, atomic_write_text, json_safe, load_run,
-                          save_npz_atomic)
+from linkd.registry import load_config
+from linkd.rundir import RunDir, atomic_open, atomic_write_json, atomic_write_text, json_safe, load_run, save_npz_atomic
 
 
 def leftovers(d):
@@ -103,7 +102,7 @@ def test_json_safe_notes_nonfinite(tmp_path):
     atomic_write_json(tmp_path / "s.json", obj, note_nonfinite=True)
     back = json.loads((tmp_path / "s.json").read_text())
     assert back["_nonfinite"] == {"a": "nan", "b[1]": "inf"}
-    with pytest.raises(TypeError, match="summary value at x"):
+    with pytest.raises(InputError, match="summary value at x"):
         json_safe({"x": object()})
 
 

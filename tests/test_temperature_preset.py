@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from presets_reduced import overrides
 
 from linkd import cli
+from presets_reduced import overrides
 
 
 @pytest.fixture(scope="module")

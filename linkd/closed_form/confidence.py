@@ -134,8 +134,8 @@ def two_level_affine(F1, F2, g1, g2) -> tuple[np.ndarray, np.ndarray]:
 class GaussianSlope(NamedTuple):
     """Test-set limit ``beta`` of the OLS confidence slope and its standard error ``se`` at n_test points."""
 
-    beta: np.ndarray
-    se: np.ndarray
+    beta: float | np.ndarray
+    se: float | np.ndarray
 
 
 def gaussian_test_slope(w_T, w_S, cov, n_test: int) -> GaussianSlope:

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.special
 
+from linkd.dtypes import default_float
 from linkd.errors import ConfigError
 
 __all__ = [
@@ -385,7 +386,7 @@ def deep_gd_trajectory(eigvals, strengths, sigma0, depth, lr, steps: int) -> np.
     deep_step_sizes(lam, c, N, lr)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ConfigError("steps", steps, "an integer >= 0")
-    dt = jnp.zeros(()).dtype
+    dt = default_float()
     out = _gd_scan(jnp.asarray(lam, dt), jnp.asarray(c, dt), jnp.asarray(s0 ** (1.0 / N), dt), N, float(lr), int(steps))
     return np.asarray(out, dtype=np.float64)
 

@@ -20,6 +20,9 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
+
+from linkd.errors import InputError
 
 Array = jnp.ndarray
 
@@ -46,7 +49,7 @@ def _times(steps) -> Array:
     """int → arange(steps + 1); array → as is."""
     if np.ndim(steps) == 0 and isinstance(steps, (int, np.integer)):
         if steps < 0:
-            raise ValueError(f"steps = {steps} is not allowed: an integer >= 0")
+            raise InputError(f"closed_form.gd: steps must be an integer >= 0 or an array of steps; got {steps}")
         return jnp.arange(int(steps) + 1)
     return jnp.asarray(steps)
 
@@ -77,7 +80,7 @@ def stable_lr(eigvals: Array) -> StableLR:
     r""":math:`\eta < 2/\lambda_\max` (convergence), :math:`\eta < 1/\lambda_\max` (monotone filters)."""
     lam_max = float(jnp.max(jnp.asarray(eigvals)))
     if not lam_max > 0:
-        raise ValueError(f"eigvals: the largest eigenvalue is {lam_max}; allowed: > 0")
+        raise InputError(f"stable_lr: eigvals must have a largest eigenvalue > 0; got max(eigvals) = {lam_max}")
     return StableLR(2.0 / lam_max, 1.0 / lam_max)
 
 
@@ -111,7 +114,7 @@ def gf_filter(eigvals: Array, times) -> Array:
     return 1.0 - gf_decay(eigvals, times)
 
 
-def gd_mse_trajectory(eigvals: Array, coeffs_star: Array, coeffs0: Array, lr, steps) -> Array:
+def gd_mse_trajectory(eigvals: ArrayLike, coeffs_star: ArrayLike, coeffs0: ArrayLike, lr, steps) -> Array:
     r""":math:`c_k(t) = c_k^* + (1-\eta\lambda_k)^t (c_k(0) - c_k^*)`; :math:`c_k(t) = c_k(0)` if :math:`\lambda_k = 0`.
 
     Returns shape ``(steps + 1, d)`` for an int ``steps`` (t = 0..steps), or ``t.shape + (d,)``.
@@ -177,7 +180,7 @@ def _gap(residual: Array, log_decay: Array) -> Array:
 
 def _log_decay_gd(lam: Array, lr) -> Array:
     if not float(lr) * float(jnp.max(lam)) < 1.0:
-        raise ValueError(f"lr = {lr} is not allowed: need lr * max(eigvals) < 1 (monotone GD filters)")
+        raise InputError(f"gd log decay: lr must satisfy 0 < lr * max(eigvals) < 1 (monotone GD filters); got lr = {lr}")
     return jnp.log1p(-lr * jnp.where(lam > 0, lam, 1.0))
 
 

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
+from linkd.errors import InputError
 from linkd.models import DeepLinear
 from linkd.spectral import projector
 
@@ -38,14 +39,14 @@ __all__ = [
 def _as_2d(X, name: str = "X") -> Array:
     X = jnp.asarray(X)
     if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n, d); got shape {X.shape}")
+        raise InputError(f"phuong_lampert: {name} must be a 2-D array (n, d); got shape {X.shape}")
     return X
 
 
 def _check_vec(w, d: int, name: str) -> Array:
     w = jnp.asarray(w)
     if w.ndim not in (1, 2) or w.shape[0] != d:
-        raise ValueError(f"{name} must have shape (d,) or (d, C) with d = {d}; got shape {w.shape}")
+        raise InputError(f"phuong_lampert: {name} must have shape (d,) or (d, C) with d = {d}; got shape {w.shape}")
     return w
 
 
@@ -64,7 +65,7 @@ def pl_limit(X: Array, w_star: Array, w0: Array | None = None) -> Array:
         return P @ w_star
     w0 = _check_vec(w0, d, "w0")
     if w0.shape != w_star.shape:
-        raise ValueError(f"w0 must have the shape of w_star {w_star.shape}; got {w0.shape}")
+        raise InputError(f"pl_limit: w0 must have the shape of w_star {w_star.shape}; got {w0.shape}")
     return P @ w_star + (w0 - P @ w0)
 
 
@@ -85,14 +86,14 @@ def pl_deep_invariant(W1_0: Array, X: Array) -> Array:
     X = _as_2d(X)
     W1_0 = jnp.asarray(W1_0)
     if W1_0.ndim != 2 or W1_0.shape[1] != X.shape[1]:
-        raise ValueError(f"W1_0 must have shape (d_1, d) with d = {X.shape[1]}; got shape {W1_0.shape}")
+        raise InputError(f"pl_deep_invariant: W1_0 must have shape (d_1, d) with d = {X.shape[1]}; got shape {W1_0.shape}")
     return W1_0 - W1_0 @ projector(X)
 
 
 def pl_deep_head(params: DeepLinear) -> Array:
     r"""The product of the upper layers :math:`W_N\cdots W_2` (shape (d_out, d_1))."""
     if not isinstance(params, DeepLinear) or len(params.layers) < 2:
-        raise ValueError("params must be a DeepLinear with at least 2 layers")
+        raise InputError(f"pl_deep_head: params must be a DeepLinear with at least 2 layers; got {type(params).__name__} with {len(getattr(params, 'layers', ()))} layers")
     M = params.layers[1]
     for W in params.layers[2:]:
         M = W @ M
@@ -116,11 +117,11 @@ def pl_deep_limit(X: Array, w_star: Array, W1_0: Array, head: Array) -> Array:
     if head.ndim == 1:
         head = head[None, :]
     if head.ndim != 2 or head.shape[1] != frozen.shape[0]:
-        raise ValueError(f"head must have shape (d_1,) or (C, d_1) with d_1 = {frozen.shape[0]}; got {head.shape}")
+        raise InputError(f"pl_deep_limit: head must have shape (d_1,) or (C, d_1) with d_1 = {frozen.shape[0]}; got {head.shape}")
     orth = (head @ frozen).T  # (d, C)
     if w_star.ndim == 1:
         if orth.shape[1] != 1:
-            raise ValueError(f"w_star has one output but head has {orth.shape[1]}")
+            raise InputError(f"pl_deep_limit: w_star must have as many outputs as head ({orth.shape[1]}); got one output")
         orth = orth[:, 0]
     return projector(X) @ w_star + orth
 

@@ -28,7 +28,10 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from scipy.optimize import brentq
+
+from linkd.errors import InputError
 
 Array = jnp.ndarray
 
@@ -77,20 +80,20 @@ class CollapseBounds(NamedTuple):
 def _check_gram(G) -> Array:
     G = jnp.asarray(G)
     if G.ndim != 2 or G.shape[0] != G.shape[1]:
-        raise ValueError(f"G must be a square (K, K) Gram matrix; got shape {G.shape}")
+        raise InputError(f"self_distill: G must be a square (K, K) Gram matrix; got shape {G.shape}")
     return G
 
 
 def _check_y(y, K: int) -> Array:
     y = jnp.asarray(y)
     if y.shape != (K,):
-        raise ValueError(f"y must have shape (K,) = ({K},); got shape {y.shape}")
+        raise InputError(f"self_distill: y must have shape (K,) = ({K},); got shape {y.shape}")
     return y
 
 
 def _check_rounds(rounds) -> int:
     if not isinstance(rounds, (int, np.integer)) or isinstance(rounds, bool) or rounds < 0:
-        raise ValueError(f"rounds must be an integer >= 0; got {rounds!r}")
+        raise InputError(f"self_distill: rounds must be an integer >= 0; got {rounds!r}")
     return int(rounds)
 
 
@@ -122,13 +125,13 @@ def ridge_self_distill(G: Array, y: Array, lam: float | Array, rounds: int) -> S
     if lam.ndim == 0:
         lam = jnp.full((rounds,), lam)
     if lam.shape != (rounds,):
-        raise ValueError(f"lam must be a scalar or have shape (rounds,) = ({rounds},); got {lam.shape}")
+        raise InputError(f"ridge_self_distill: lam must be a scalar or have shape (rounds,) = ({rounds},); got {lam.shape}")
     try:
         bad = bool(jnp.any(lam < 0))
     except Exception:  # traced under jit: cannot check on the host
         bad = False
     if bad:
-        raise ValueError(f"lam must be >= 0; got {lam}")
+        raise InputError(f"ridge_self_distill: lam must be >= 0; got {lam}")
     d, V = _eigh_desc(G)
     A = _ratio(d[None, :], lam[:, None])  # (R, K) per-round factor
     B = jnp.cumprod(A, axis=0)
@@ -156,7 +159,7 @@ def solve_round_c(eigvals, z, eps: float) -> float:
     d = np.asarray(eigvals, dtype=np.float64)
     z2 = np.asarray(z, dtype=np.float64) ** 2
     if not eps > 0:
-        raise ValueError(f"eps must be > 0; got {eps!r}")
+        raise InputError(f"self_distill: eps must be > 0; got {eps!r}")
     if np.mean(z2) <= eps:
         return float("inf")
     if _h(0.0, z2, d, eps) >= 0.0:
@@ -189,16 +192,17 @@ def self_distill_rounds(
     :math:`T_c`: c scales with it). Returns :class:`SelfDistillResult`.
     """
     if (eps is None) == (lam is None):
-        raise ValueError("give exactly one of eps (> 0, constraint mode) or lam (>= 0, fixed ridge mode)")
+        raise InputError(f"self_distill_rounds: eps/lam must be exactly one of eps (> 0, constraint mode) or lam (>= 0, fixed ridge mode); got eps={eps!r}, lam={lam!r}")
     G = _check_gram(G)
     K = G.shape[0]
     y = _check_y(y, K)
     rounds = _check_rounds(rounds)
     if lam is not None:
         return ridge_self_distill(G, y, lam, rounds)
+    assert eps is not None  # exactly one of eps / lam, checked above
     eps = float(eps)
     if not (eps > 0 and np.isfinite(eps)):
-        raise ValueError(f"eps must be a finite number > 0; got {eps!r}")
+        raise InputError(f"self_distill_rounds: eps must be a finite number > 0; got {eps!r}")
     dtype = G.dtype
     Gn = np.asarray(G, dtype=np.float64)
     d, V = np.linalg.eigh(0.5 * (Gn + Gn.T))
@@ -226,7 +230,7 @@ def self_distill_rounds(
     return SelfDistillResult(out(ys), out(cs), out(B), out(d), out(V), collapsed_at)
 
 
-def collapse_round_bounds(y0: Array, K: int, eps: float) -> CollapseBounds:
+def collapse_round_bounds(y0: ArrayLike, K: int, eps: float) -> CollapseBounds:
     r"""Bounds on the collapse round :math:`T_c` (first t with :math:`\|y_t\|^2/K \le\varepsilon`):
 
     .. math::  \frac{\|y_0\|}{\sqrt{K\varepsilon}} - 1 \;\le\; T_c \;\le\; \frac{\|y_0\|^2}{K\varepsilon}.
@@ -239,19 +243,19 @@ def collapse_round_bounds(y0: Array, K: int, eps: float) -> CollapseBounds:
     ``y0``: the (K,) targets, or a scalar taken as :math:`\|y_0\|`.
     """
     if not isinstance(K, (int, np.integer)) or K < 1:
-        raise ValueError(f"K must be an integer >= 1; got {K!r}")
+        raise InputError(f"collapse_round_bounds: K must be an integer >= 1; got {K!r}")
     eps = float(eps)
     if not eps > 0:
-        raise ValueError(f"eps must be > 0; got {eps!r}")
+        raise InputError(f"self_distill: eps must be > 0; got {eps!r}")
     y0 = np.asarray(y0, dtype=np.float64)
     if y0.ndim == 0:
         norm = float(y0)
         if norm < 0:
-            raise ValueError(f"y0 as a scalar is the norm ||y0|| and must be >= 0; got {norm}")
+            raise InputError(f"collapse_round_bounds: y0 as a scalar is the norm ||y0|| and must be >= 0; got {norm}")
     elif y0.shape == (K,):
         norm = float(np.linalg.norm(y0))
     else:
-        raise ValueError(f"y0 must have shape (K,) = ({K},) or be a scalar norm; got shape {y0.shape}")
+        raise InputError(f"collapse_round_bounds: y0 must have shape (K,) = ({K},) or be a scalar norm; got shape {y0.shape}")
     ratio = norm * norm / (K * eps)
     return CollapseBounds(float(np.sqrt(ratio) - 1.0), float(ratio))
 
@@ -266,7 +270,7 @@ def kernel_predict(g_test: Array, G: Array, y_prev: Array, c: float | Array) -> 
     K = G.shape[0]
     g_test = jnp.asarray(g_test)
     if g_test.ndim != 2 or g_test.shape[1] != K:
-        raise ValueError(f"g_test must have shape (m, K) with K = {K}; got {g_test.shape}")
+        raise InputError(f"kernel_predict: g_test must have shape (m, K) with K = {K}; got {g_test.shape}")
     y_prev = _check_y(y_prev, K)
     d, V = _eigh_desc(G)
     c = jnp.asarray(c, dtype=G.dtype)
@@ -284,14 +288,14 @@ def self_distill_predict(g_test: Array, result: SelfDistillResult) -> Array:
     V, d = result.basis, result.eigvals
     g_test = jnp.asarray(g_test)
     if g_test.ndim != 2 or g_test.shape[1] != d.shape[0]:
-        raise ValueError(f"g_test must have shape (m, K) with K = {d.shape[0]}; got {g_test.shape}")
+        raise InputError(f"self_distill_predict: g_test must have shape (m, K) with K = {d.shape[0]}; got {g_test.shape}")
     s = result.c[:, None] + d[None, :]  # (R, K)
     inv = jnp.where(s > 0, 1.0 / jnp.where(s > 0, s, 1.0), 0.0)
     coef = inv * (result.y[:-1] @ V)  # (R, K): (c_t I + G)^{-1} y_{t-1} in the eigenbasis
     return coef @ (g_test @ V).T  # (R, m)
 
 
-def rbf_gram(x1: Array, x2: Array, lengthscale: float) -> Array:
+def rbf_gram(x1: ArrayLike, x2: ArrayLike, lengthscale: float) -> Array:
     r"""Gaussian kernel matrix :math:`g(a,b) = \exp(-\|a-b\|^2/(2\ell^2))`, shape (n1, n2).
 
     ``x1``, ``x2``: (n,) (scalar inputs) or (n, p). No 1/K factor: Mobahi's
@@ -301,8 +305,8 @@ def rbf_gram(x1: Array, x2: Array, lengthscale: float) -> Array:
     a = a[:, None] if a.ndim == 1 else a
     b = b[:, None] if b.ndim == 1 else b
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"x1, x2 must have shapes (n1,) / (n1, p) and (n2,) / (n2, p); got {a.shape}, {b.shape}")
+        raise InputError(f"rbf_gram: x1, x2 must have shapes (n1,) / (n1, p) and (n2,) / (n2, p); got {a.shape}, {b.shape}")
     if not lengthscale > 0:
-        raise ValueError(f"lengthscale must be > 0; got {lengthscale!r}")
+        raise InputError(f"rbf_gram: lengthscale must be > 0; got {lengthscale!r}")
     diff = a[:, None, :] - b[None, :, :]
     return jnp.exp(-jnp.sum(diff * diff, axis=-1) / (2.0 * lengthscale * lengthscale))

@@ -14,6 +14,7 @@ import numpy as np
 
 from linkd import data, dynamics, spectral
 from linkd.config import Field
+from linkd.dtypes import x64_enabled
 from linkd.errors import ConfigError, MemoryBudgetError
 
 DATA_SECTION = {
@@ -51,7 +52,7 @@ _PROBLEMS: dict = {}  # the last problem built: validation builds it, the run re
 def build_problem(cfg, seed: int) -> MSEProblem:
     """Draw the design, teacher and labels from ``seed`` (independent subkeys). The last problem
     is kept, so the validation that inspects it (:func:`validate`) costs the run nothing."""
-    key = (cfg.digest() if hasattr(cfg, "digest") else None, seed, bool(jax.config.jax_enable_x64))
+    key = (cfg.digest() if hasattr(cfg, "digest") else None, seed, x64_enabled())
     if key[0] is not None and key in _PROBLEMS:
         return _PROBLEMS[key]
     p = _draw_problem(cfg, seed)
@@ -88,7 +89,7 @@ def train_mse(p: MSEProblem, targets, steps: int, record_every: int, *, labels=N
     return dynamics.simulate(jnp.zeros(p.X.shape[1], p.X.dtype), d, dynamics.Hyper(lr=p.lr), spec)
 
 
-def errors(sim, pred) -> dict:
+def closed_form_errors(sim, pred) -> dict:
     """Max absolute and relative (to max |prediction|) error of a closed-form comparison."""
     sim, pred = np.asarray(sim), np.asarray(pred)
     abs_err = float(np.max(np.abs(sim - pred)))
@@ -113,11 +114,12 @@ def directions(cfg_dirs, eigvals) -> list[int]:
     return out
 
 
-def progress(coeffs, c_star) -> np.ndarray:
+def progress_trajectory(coeffs, c_star) -> np.ndarray:
+    """Progress q_k(t) = c_k(t)/c_k* (:func:`linkd.spectral.progress`) of a (T, d) coefficient trajectory."""
     return np.asarray(spectral.progress(jnp.asarray(coeffs), jnp.asarray(c_star)[None, :]))
 
 
-def check_lr(cfg) -> None:
+def validate_lr_fraction(cfg) -> None:
     """Cross-field checks shared by the presets, before anything runs: refuse η past the stability
     limit (η·λ_max < 2, theory §2.2; ``lr_fraction`` = η·λ_max(Σ̂), i.e. η = lr_fraction/L as in
     :func:`linkd.dynamics.default_lr` with L = λ_max for the squared loss) and a problem that would
@@ -153,9 +155,9 @@ def check_memory(cfg) -> None:
 
 
 def validate(cfg) -> None:
-    """:func:`check_lr`, then every ``record.directions`` index within the rank of Σ̂ (the problem
+    """:func:`validate_lr_fraction`, then every ``record.directions`` index within the rank of Σ̂ (the problem
     is drawn now, and reused by the run): a fast-decaying spectrum has fewer than d directions."""
-    check_lr(cfg)
+    validate_lr_fraction(cfg)
     p = build_problem(cfg, cfg.get("run.seed"))
     r = int(np.sum(np.asarray(p.eigvals) > 0))
     bad = [k for k in cfg.get("record.directions") if k > r]
@@ -167,5 +169,5 @@ def validate(cfg) -> None:
                           "beyond the rank of the data (eigenvalues below round-off are 0)")
 
 
-__all__ = ["DATA_SECTION", "TRAIN_SECTION", "MSEProblem", "build_problem", "population_spectrum", "train_mse", "errors",
-           "test_mse_from_coeffs", "directions", "progress", "check_lr", "check_memory", "problem_bytes", "validate"]
+__all__ = ["DATA_SECTION", "TRAIN_SECTION", "MSEProblem", "build_problem", "population_spectrum", "train_mse", "closed_form_errors",
+           "test_mse_from_coeffs", "directions", "progress_trajectory", "validate_lr_fraction", "check_memory", "problem_bytes", "validate"]

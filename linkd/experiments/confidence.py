@@ -33,7 +33,7 @@ from linkd import closed_form, data, dynamics, losses, metrics, spectral
 from linkd.config import Field
 from linkd.errors import ConfigError
 from linkd.experiments._mse_common import population_spectrum
-from linkd.experiments.base import Experiment, Result, register
+from linkd.registry import Experiment, Result, register
 
 _FRACTION = Field(float, 0.9, "η as a fraction of 1/L (L = λ_max(Σ̂) for MSE, λ_max/4 for soft-CE); < 2 is stable",
                   low=0.0, high=2.0, low_open=True, high_open=True)
@@ -84,15 +84,16 @@ def _problem(cfg, seed: int):
     the population covariance of each (for β)."""
     D = cfg["data"]
     lam = population_spectrum(D)
-    out = {k: [] for k in ("X", "X_test", "y", "eigvals", "basis", "cov")}
+    out: dict[str, list[jax.Array]] = {k: [] for k in ("X", "X_test", "y", "eigvals", "basis", "cov")}
     for key in jax.random.split(jax.random.key(seed), D["seeds"]):
         k_design, k_teacher, k_flip = jax.random.split(key, 3)
         design = data.make_design(k_design, D["n"], D["d"], lam, n_test=D["n_test"], basis="random")
+        assert design.basis is not None  # basis="random" always returns one
         w_star = data.linear_teacher(k_teacher, lam, basis=design.basis, profile=D["teacher_profile"])
         sp = spectral.eigh_desc(design.X)
         out["X"].append(design.X)
         out["X_test"].append(design.X_test)
-        out["y"].append(2.0 * data.binary_hard_labels(k_flip, design.X, w_star, flip=D["flip"]) - 1.0)
+        out["y"].append(2.0 * data.binary_hard_labels(design.X, w_star, flip=D["flip"], key=k_flip) - 1.0)
         out["eigvals"].append(sp.eigvals)
         out["basis"].append(sp.basis)
         out["cov"].append((design.basis * lam[None, :]) @ design.basis.T)

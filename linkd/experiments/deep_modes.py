@@ -20,7 +20,7 @@ import scipy.optimize
 from linkd import closed_form as cf
 from linkd import data, dynamics, models, spectral
 from linkd.config import ConfigError, Field
-from linkd.experiments.base import Experiment, Result, register
+from linkd.registry import Experiment, Result, register
 
 SCHEMA = {
     "data": {

@@ -16,9 +16,18 @@ import numpy as np
 from linkd import closed_form as cf
 from linkd import dynamics
 from linkd.config import Field
-from linkd.experiments._mse_common import (DATA_SECTION, TRAIN_SECTION, build_problem, directions, errors,
-                                           progress, test_mse_from_coeffs, train_mse, validate)
-from linkd.experiments.base import Experiment, Result, register
+from linkd.experiments._mse_common import (
+    DATA_SECTION,
+    TRAIN_SECTION,
+    build_problem,
+    closed_form_errors,
+    directions,
+    progress_trajectory,
+    test_mse_from_coeffs,
+    train_mse,
+    validate,
+)
+from linkd.registry import Experiment, Result, register
 
 SCHEMA = {
     "data": DATA_SECTION,
@@ -54,15 +63,15 @@ def run_sweep(cfg, points, ctx) -> list[Result]:
     hyper = dynamics.Hyper(lr=jnp.asarray([q.lr for q in probs]))
     w0 = jnp.zeros(X.shape[-1], X.dtype)
 
-    def sweep(targets, steps):
+    def train_batch(targets, steps):
         spec = dynamics.EngineSpec(family="mse", steps=steps, record_every=k)
         data = dynamics.Data(X=X, targets=targets, basis=basis, X_test=X_test, labels_test=y_test)
         return dynamics.sweep(w0, data, hyper, spec, batched=("data", "hyper"))
 
     ctx.progress(0, 2)
-    teacher = sweep(stack("y"), T)
+    teacher = train_batch(stack("y"), T)
     ctx.progress(1, 2)
-    student = sweep(jnp.einsum("snd,sd->sn", X, teacher.params), t)
+    student = train_batch(jnp.einsum("snd,sd->sn", X, teacher.params), t)
     ctx.progress(2, 2)
     member = lambda tr, i: dynamics.Trajectory(  # noqa: E731
         tr.steps, tr.coeffs[i], {m: v[i] for m, v in tr.metrics.items()}, tr.params[i], tr.bad_step[i])
@@ -77,9 +86,9 @@ def _result(cfg, p, teacher, student) -> Result:
     pred_T = cf.gd_mse_trajectory(p.eigvals, p.c_star, np.zeros(d), p.lr, np.asarray(teacher.steps))
     pred_S = cf.teacher_student_filters(p.eigvals, p.lr, T, np.asarray(student.steps)) * np.asarray(p.c_star)[None, :]
     # exaggeration gap from the *measured* student progress at the end, over the positive spectrum
-    qS_end = progress(student.coeffs[-1:], p.c_star)[0]
+    qS_end = progress_trajectory(student.coeffs[-1:], p.c_star)[0]
     gap = np.asarray(cf.exaggeration_gap_from_progress(p.eigvals, p.lr, qS_end)) if cfg["train"]["lr_fraction"] < 1 else None
-    err_T, err_S = errors(teacher.coeffs, pred_T), errors(student.coeffs, pred_S)
+    err_T, err_S = closed_form_errors(teacher.coeffs, pred_T), closed_form_errors(student.coeffs, pred_S)
     metrics = {
         "eigvals": np.asarray(p.eigvals),
         "c_star": np.asarray(p.c_star),
@@ -91,8 +100,8 @@ def _result(cfg, p, teacher, student) -> Result:
         "student_coeffs": np.asarray(student.coeffs),
         "teacher_coeffs_closed_form": np.asarray(pred_T),
         "student_coeffs_closed_form": np.asarray(pred_S),
-        "teacher_q": progress(teacher.coeffs, p.c_star),
-        "student_q": progress(student.coeffs, p.c_star),
+        "teacher_q": progress_trajectory(teacher.coeffs, p.c_star),
+        "student_q": progress_trajectory(student.coeffs, p.c_star),
         "teacher_test_mse": test_mse_from_coeffs(p, teacher.coeffs),
         "student_test_mse": test_mse_from_coeffs(p, student.coeffs),
     }

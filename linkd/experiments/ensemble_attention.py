@@ -26,6 +26,7 @@ reproduce here (sign of the least-squares slope of the seed-mean against strengt
 from __future__ import annotations
 
 import itertools
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +36,7 @@ from linkd import data, dynamics, metrics
 from linkd.config import Field
 from linkd.errors import ConfigError
 from linkd.experiments._mse_common import population_spectrum
-from linkd.experiments.base import Experiment, Result, register
+from linkd.registry import Experiment, Result, register
 
 _FRACTION = Field(float, 0.9, "η as a fraction of 1/L, L = λ_max(Σ̂)/4 (max over the sweep); < 2 is stable",
                   low=0.0, high=2.0, low_open=True, high_open=True)
@@ -103,86 +104,79 @@ def _slope(x, y) -> float:
     return float(np.sum(xc * (y - y.mean())) / np.sum(xc * xc)) if np.sum(xc * xc) > 0 else float("nan")
 
 
-def run(cfg, ctx) -> Result:
-    D, A, Tc, St, R = cfg["data"], cfg["augment"], cfg["teachers"], cfg["student"], cfg["record"]
-    strengths = [float(s) for s in A["strengths"]]
-    G, S, m = len(strengths), D["seeds"], Tc["m"]
-    lam = population_spectrum(D)
-    # --- problems (per seed) and augmented copies (per strength, seed, teacher / student)
+class _Problems(NamedTuple):
+    """Per-seed designs and {0, 1} labels, stacked on axis 0, and each seed's augmentation key."""
+
+    X: jax.Array
+    X_test: jax.Array
+    y: jax.Array
+    y_test: jax.Array
+    aug_keys: list
+
+
+def _problems(D, lam, seed: int) -> _Problems:
     Xs, Xts, ys, yts, aug_keys = [], [], [], [], []
-    for key in jax.random.split(jax.random.key(ctx.seed), S):
+    for key in jax.random.split(jax.random.key(seed), D["seeds"]):
         k_design, k_teacher, k_flip, k_flip_test, k_aug = jax.random.split(key, 5)
         design = data.make_design(k_design, D["n"], D["d"], lam, n_test=D["n_test"], basis="random")
         w_star = data.linear_teacher(k_teacher, lam, basis=design.basis, profile=D["teacher_profile"])
         Xs.append(design.X)
         Xts.append(design.X_test)
-        ys.append(data.binary_hard_labels(k_flip, design.X, w_star, flip=D["flip"]))
-        yts.append(data.binary_hard_labels(k_flip_test, design.X_test, w_star, flip=D["flip"]))
+        ys.append(data.binary_hard_labels(design.X, w_star, flip=D["flip"], key=k_flip))
+        yts.append(data.binary_hard_labels(design.X_test, w_star, flip=D["flip"], key=k_flip_test))
         aug_keys.append(k_aug)
     X, X_test, y, y_test = (jnp.stack(a) for a in (Xs, Xts, ys, yts))
+    return _Problems(X, X_test, y, y_test, aug_keys)
 
-    def aug(g, s, j, Xin):  # j = 0..m-1 teachers, m student, m+1 test copy (affinity)
+
+def _augmenter(kind: str, strengths: list[float], aug_keys: list) -> Callable:
+    """``aug(g, s, j, X)``: copy j of seed s's inputs at strength g (j = 0..m-1 teachers, m the
+    student, m+1 the test copy for affinity), each from its own folded key."""
+    def aug(g, s, j, Xin):
         key = jax.random.fold_in(jax.random.fold_in(aug_keys[s], g), j)
-        return data.augment(A["kind"], key, Xin, strengths[g])
+        return data.augment(kind, key, Xin, strengths[g])
+    return aug
 
-    members = list(itertools.product(range(G), range(S), range(m)))
-    X_T = jnp.stack([aug(g, s, j, X[s]) for g, s, j in members])
-    y_T = jnp.stack([y[s] for g, s, j in members])
-    ctx.progress(0, Tc["steps"] + St["steps"])
-    lr_T = dynamics.default_lr(X_T, "binary", Tc["lr_fraction"])
-    teachers = _train(X_T, jnp.zeros(y_T.shape, X.dtype), y_T, lr_T, 1.0, 1.0, Tc["steps"])
-    ctx.progress(Tc["steps"], Tc["steps"] + St["steps"])
-    W_T = np.asarray(teachers.params).reshape(G, S, m, D["d"])
 
-    pairs = [(g, s) for g in range(G) for s in range(S)]
-    X_S = jnp.stack([aug(g, s, m, X[s]) if St["augment"] else X[s] for g, s in pairs])
-    W_Tj = jnp.asarray(W_T.reshape(G * S, m, D["d"]))
-    z_ens = jnp.einsum("pnd,pkd->pn", X_S, W_Tj) / m  # logit average on the student's inputs
-    lr_S = dynamics.default_lr(X_S, "binary", St["lr_fraction"], St["tau"])
-    student = _train(X_S, z_ens, jnp.stack([y[s] for g, s in pairs]), lr_S, St["alpha"], St["tau"], St["steps"])
-    ctx.progress(Tc["steps"] + St["steps"], Tc["steps"] + St["steps"])
-    W_S = np.asarray(student.params).reshape(G, S, D["d"])
+def _pair_metrics(Ws, w_s, Xn, Xtn, yn, ytn, X_aug_test, R) -> dict[str, float]:
+    """Every recorded number for one (strength, seed) pair: m teachers ``Ws`` (m, d), the student
+    ``w_s`` (d,), train/test inputs and {0, 1} labels, and the augmented test copy (affinity)."""
+    m = Ws.shape[0]
+    zt = Xtn @ Ws.T  # (n_test, m)
+    att = [metrics.attention_map(Ws[j], Xtn) for j in range(m)]
+    ij = list(itertools.combinations(range(m), 2))
+    z_e = np.asarray(metrics.ensemble_logits(zt.T))  # logit average (Guo et al.)
+    z_s = Xtn @ w_s
+    top_e, top_s = (z_e > 0).astype(np.int64), (z_s > 0).astype(np.int64)
+    train_acc = float(np.mean((Xn @ w_s > 0) == (yn > 0.5)))
+    test_acc = float(np.mean(top_s == (ytn > 0.5)))
+    t_train = np.mean([(Xn @ Ws[j] > 0) == (yn > 0.5) for j in range(m)])
+    t_test = np.mean([(zt[:, j] > 0) == (ytn > 0.5) for j in range(m)])
+    acc_aug = np.mean([(X_aug_test @ Ws[j] > 0) == (ytn > 0.5) for j in range(m)])
+    return {
+        "iou_topk": np.mean([float(metrics.attention_iou(att[i], att[j], k=R["top_k"])) for i, j in ij]),
+        "iou_thr": np.mean([float(metrics.attention_iou(att[i], att[j], thr=R["thr"])) for i, j in ij]),
+        "teacher_agreement": np.mean([float(np.mean((zt[:, i] > 0) == (zt[:, j] > 0))) for i, j in ij]),
+        "fidelity": float(np.mean(top_e == top_s)),
+        "mi": metrics.mutual_info_discrete(jnp.asarray(top_e), jnp.asarray(top_s)),
+        "guo_kl": float(metrics.guo_kl(jax.nn.sigmoid(jnp.asarray(z_e)), jax.nn.sigmoid(jnp.asarray(z_s)))),
+        "student_train_acc": train_acc,
+        "student_test_acc": test_acc,
+        "gap": train_acc - test_acc,
+        "teacher_test_acc": t_test,
+        "teacher_gap": t_train - t_test,
+        "ensemble_test_acc": float(np.mean(top_e == (ytn > 0.5))),
+        "affinity": float(metrics.affinity(acc_aug, t_test)),
+    }
 
-    names = ("iou_topk", "iou_thr", "fidelity", "mi", "guo_kl", "gap", "student_train_acc", "student_test_acc",
-             "teacher_agreement", "teacher_test_acc", "ensemble_test_acc", "affinity", "teacher_gap")
-    out = {k: np.zeros((G, S)) for k in names}
-    Xn, Xtn, yn, ytn = (np.asarray(a) for a in (X, X_test, y, y_test))
-    for g, s in pairs:
-        Ws = W_T[g, s]
-        zt = Xtn[s] @ Ws.T  # (n_test, m)
-        att = [metrics.attention_map(Ws[j], Xtn[s]) for j in range(m)]
-        ij = list(itertools.combinations(range(m), 2))
-        out["iou_topk"][g, s] = np.mean([float(metrics.attention_iou(att[i], att[j], k=R["top_k"])) for i, j in ij])
-        out["iou_thr"][g, s] = np.mean([float(metrics.attention_iou(att[i], att[j], thr=R["thr"])) for i, j in ij])
-        out["teacher_agreement"][g, s] = np.mean([float(np.mean((zt[:, i] > 0) == (zt[:, j] > 0))) for i, j in ij])
-        z_e = np.asarray(metrics.ensemble_logits(zt.T))  # logit average (Guo et al.)
-        z_s = Xtn[s] @ W_S[g, s]
-        top_e, top_s = (z_e > 0).astype(np.int64), (z_s > 0).astype(np.int64)
-        out["fidelity"][g, s] = float(np.mean(top_e == top_s))
-        out["mi"][g, s] = metrics.mutual_info_discrete(top_e, top_s)
-        out["guo_kl"][g, s] = float(metrics.guo_kl(jax.nn.sigmoid(jnp.asarray(z_e)), jax.nn.sigmoid(jnp.asarray(z_s))))
-        train_acc = float(np.mean((Xn[s] @ W_S[g, s] > 0) == (yn[s] > 0.5)))
-        test_acc = float(np.mean(top_s == (ytn[s] > 0.5)))
-        out["student_train_acc"][g, s], out["student_test_acc"][g, s] = train_acc, test_acc
-        out["gap"][g, s] = train_acc - test_acc
-        t_train = np.mean([(Xn[s] @ Ws[j] > 0) == (yn[s] > 0.5) for j in range(m)])
-        t_test = np.mean([(zt[:, j] > 0) == (ytn[s] > 0.5) for j in range(m)])
-        out["teacher_test_acc"][g, s] = t_test
-        out["teacher_gap"][g, s] = t_train - t_test
-        out["ensemble_test_acc"][g, s] = float(np.mean(top_e == (ytn[s] > 0.5)))
-        acc_aug = np.mean([(np.asarray(aug(g, s, m + 1, X_test[s])) @ Ws[j] > 0) == (ytn[s] > 0.5) for j in range(m)])
-        out["affinity"][g, s] = float(metrics.affinity(acc_aug, t_test))
 
-    res = {"strengths": np.asarray(strengths), "eigvals": np.asarray(lam), "steps": np.asarray(student.steps),
-           "teacher_weights": W_T, "student_weights": W_S, **out}
-    summary: dict = {"augment": A["kind"], "teachers": m, "seeds": S, "lr_teacher": lr_T, "lr_student": lr_S,
-                     "alpha": St["alpha"], "tau": St["tau"], "dtype": str(np.asarray(X).dtype), "directions": {}}
-    for k in names:
-        summary[f"{k}_mean"] = [float(v) for v in out[k].mean(axis=1)]
+def _directions(strengths: list[float], out: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Slope sign and monotonicity of each seed-averaged metric against the strength (the paper's claims)."""
+    found = {}
     for k, sign in DIRECTIONS.items():
         mean = out[k].mean(axis=1)
         sl = _slope(strengths, mean)
-        summary["directions"][k] = {
+        found[k] = {
             "paper": "decreases" if sign < 0 else "increases",
             "slope": sl,
             "first": float(mean[0]),
@@ -190,6 +184,52 @@ def run(cfg, ctx) -> Result:
             "reproduced": bool(np.isfinite(sl) and np.sign(sl) == sign),
             "monotone": bool(np.all(np.diff(mean) * sign >= 0)),
         }
+    return found
+
+
+_NAMES = ("iou_topk", "iou_thr", "fidelity", "mi", "guo_kl", "gap", "student_train_acc", "student_test_acc",
+          "teacher_agreement", "teacher_test_acc", "ensemble_test_acc", "affinity", "teacher_gap")
+
+
+def run(cfg, ctx) -> Result:
+    D, A, Tc, St, R = cfg["data"], cfg["augment"], cfg["teachers"], cfg["student"], cfg["record"]
+    strengths = [float(s) for s in A["strengths"]]
+    G, S, m = len(strengths), D["seeds"], Tc["m"]
+    lam = population_spectrum(D)
+    X, X_test, y, y_test, aug_keys = _problems(D, lam, ctx.seed)
+    aug = _augmenter(A["kind"], strengths, aug_keys)
+    total = Tc["steps"] + St["steps"]
+
+    members = list(itertools.product(range(G), range(S), range(m)))
+    X_T = jnp.stack([aug(g, s, j, X[s]) for g, s, j in members])
+    y_T = jnp.stack([y[s] for g, s, j in members])
+    ctx.progress(0, total)
+    lr_T = dynamics.default_lr(X_T, "binary", Tc["lr_fraction"])
+    teachers = _train(X_T, jnp.zeros(y_T.shape, X.dtype), y_T, lr_T, 1.0, 1.0, Tc["steps"])
+    ctx.progress(Tc["steps"], total)
+    W_T = np.asarray(teachers.params).reshape(G, S, m, D["d"])
+
+    pairs = [(g, s) for g in range(G) for s in range(S)]
+    X_S = jnp.stack([aug(g, s, m, X[s]) if St["augment"] else X[s] for g, s in pairs])
+    z_ens = jnp.einsum("pnd,pkd->pn", X_S, jnp.asarray(W_T.reshape(G * S, m, D["d"]))) / m  # logit average
+    lr_S = dynamics.default_lr(X_S, "binary", St["lr_fraction"], St["tau"])
+    student = _train(X_S, z_ens, jnp.stack([y[s] for g, s in pairs]), lr_S, St["alpha"], St["tau"], St["steps"])
+    ctx.progress(total, total)
+    W_S = np.asarray(student.params).reshape(G, S, D["d"])
+
+    out = {k: np.zeros((G, S)) for k in _NAMES}
+    Xn, Xtn, yn, ytn = (np.asarray(a) for a in (X, X_test, y, y_test))
+    for g, s in pairs:
+        row = _pair_metrics(W_T[g, s], W_S[g, s], Xn[s], Xtn[s], yn[s], ytn[s], np.asarray(aug(g, s, m + 1, X_test[s])), R)
+        for k, v in row.items():
+            out[k][g, s] = v
+
+    res = {"strengths": np.asarray(strengths), "eigvals": np.asarray(lam), "steps": np.asarray(student.steps),
+           "teacher_weights": W_T, "student_weights": W_S, **out}
+    summary: dict = {"augment": A["kind"], "teachers": m, "seeds": S, "lr_teacher": lr_T, "lr_student": lr_S,
+                     "alpha": St["alpha"], "tau": St["tau"], "dtype": str(np.asarray(X).dtype),
+                     "directions": _directions(strengths, out),
+                     **{f"{k}_mean": [float(v) for v in out[k].mean(axis=1)] for k in _NAMES}}
     return Result(res, summary)
 
 

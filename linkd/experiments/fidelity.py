@@ -34,7 +34,7 @@ from linkd import closed_form, data, dynamics, spectral
 from linkd.config import Field
 from linkd.errors import ConfigError
 from linkd.experiments._mse_common import population_spectrum
-from linkd.experiments.base import Experiment, Result, register
+from linkd.registry import Experiment, Result, register
 
 SCHEMA = {
     "data": {
@@ -83,6 +83,7 @@ def _problem(cfg, seed: int):
     for key in jax.random.split(jax.random.key(seed), D["seeds"]):
         k_design, k_teacher = jax.random.split(key)
         design = data.make_design(k_design, n_max, D["d"], lam, n_test=D["n_test"], basis="random")
+        assert design.basis is not None  # basis="random" always returns one
         w = data.linear_teacher(k_teacher, lam, basis=design.basis, profile=D["teacher_profile"])
         U = design.basis
         pop_std = jnp.sqrt(jnp.sum(lam * (U.T @ w) ** 2))

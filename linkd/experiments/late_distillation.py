@@ -15,9 +15,16 @@ import numpy as np
 from linkd import closed_form as cf
 from linkd.config import Field
 from linkd.errors import ConfigError
-from linkd.experiments._mse_common import (DATA_SECTION, TRAIN_SECTION, build_problem, check_lr, errors,
-                                           test_mse_from_coeffs, train_mse)
-from linkd.experiments.base import Experiment, Result, register
+from linkd.experiments._mse_common import (
+    DATA_SECTION,
+    TRAIN_SECTION,
+    build_problem,
+    closed_form_errors,
+    test_mse_from_coeffs,
+    train_mse,
+    validate_lr_fraction,
+)
+from linkd.registry import Experiment, Result, register
 
 SCHEMA = {
     "data": {**DATA_SECTION, "noise": Field(float, 1.0, "label noise std σ in y = Xw* + σε", low=0.0)},
@@ -32,7 +39,7 @@ SCHEMA = {
 
 
 def validate(cfg):
-    check_lr(cfg)
+    validate_lr_fraction(cfg)
     if cfg.get("student.switch_step") > cfg.get("student.steps"):
         raise ConfigError("student.switch_step", cfg.get("student.switch_step"),
                           f"0 <= switch_step <= student.steps = {cfg.get('student.steps')}")
@@ -62,7 +69,7 @@ def run(cfg, ctx) -> Result:
         metrics[f"{name}_coeffs"] = np.asarray(traj.coeffs)
         metrics[f"{name}_test_mse"] = test_mse_from_coeffs(p, traj.coeffs)
         metrics[f"{name}_test_mse_closed_form"] = test_mse_from_coeffs(p, preds[name])
-        summary[f"{name}_vs_closed_form"] = errors(traj.coeffs, preds[name])
+        summary[f"{name}_vs_closed_form"] = closed_form_errors(traj.coeffs, preds[name])
         summary[f"{name}_final_test_mse"] = float(metrics[f"{name}_test_mse"][-1])
         summary[f"{name}_best_test_mse"] = float(metrics[f"{name}_test_mse"].min())
     summary["max_rel_error"] = max(summary[f"{n}_vs_closed_form"]["max_rel_error"] for n in ("hard", "kd", "switch"))

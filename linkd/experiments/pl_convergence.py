@@ -21,8 +21,8 @@ from linkd import closed_form as cf
 from linkd import data, dynamics
 from linkd.config import Field
 from linkd.errors import ConfigError
-from linkd.experiments.base import Experiment, Result, register
-from linkd.models import DeepLinear, end_to_end, init_deep_linear, init_linear
+from linkd.models import DeepLinear, init_deep_linear, init_linear
+from linkd.registry import Experiment, Result, register
 from linkd.spectral import projector
 
 SCHEMA = {

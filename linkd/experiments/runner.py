@@ -13,13 +13,12 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from linkd.config import Config, ConfigError, field_of, parse_value
-from linkd.errors import LinkdError, one_line
-from linkd.experiments.base import Experiment, Result, RunContext, get, null_progress
-from linkd.progress import Progress
-from linkd.rundir import (Run, RunDir, atomic_write_json, collect_meta, json_safe, load_run, staged_directory,
-                          utc_now)
+from linkd.errors import InputError, LinkdError, one_line
+from linkd.progress_report import Progress
+from linkd.registry import Experiment, Result, RunContext, get, null_progress
+from linkd.rundir import Run, RunDir, atomic_write_json, collect_meta, json_safe, load_run, staged_directory, utc_now
 
-__all__ = ["x64_mode", "execute", "draw_figures", "parse_grid", "grid_points", "point_name", "sweep", "provenance",
+__all__ = ["x64_mode", "execute", "draw_figures", "parse_grid", "grid_points", "point_name", "execute_sweep", "provenance",
            "SWEEP_FORMAT"]
 
 #: Version of the ``sweep.json`` layout (documented in the README, "Sweeps").
@@ -31,7 +30,9 @@ def x64_mode(enabled: bool) -> Iterator[None]:
     """Set ``jax_enable_x64`` for the block, restoring the previous value after."""
     import jax
 
-    prev = bool(jax.config.jax_enable_x64)
+    from linkd.dtypes import x64_enabled
+
+    prev = x64_enabled()
     jax.config.update("jax_enable_x64", bool(enabled))
     try:
         yield
@@ -41,11 +42,12 @@ def x64_mode(enabled: bool) -> Iterator[None]:
 
 def _check_result(exp: Experiment, result: Any, what: str = "run") -> Result:
     if not (isinstance(result, tuple) and len(result) == 2):
-        raise TypeError(f"experiment {exp.name!r}: {what}() must return Result(metrics, summary), "
-                        f"got {type(result).__name__}")
+        raise InputError(f"experiment {exp.name!r}: {what}() must return Result(metrics, summary); "
+                         f"got {type(result).__name__}")
     metrics, summary = result
     if not isinstance(metrics, Mapping) or not isinstance(summary, Mapping):
-        raise TypeError(f"experiment {exp.name!r}: Result.metrics and Result.summary must be dicts")
+        raise InputError(f"experiment {exp.name!r}: Result.metrics and Result.summary must be dicts; "
+                         f"got {type(metrics).__name__} and {type(summary).__name__}")
     return Result({str(k): np.asarray(v) for k, v in metrics.items()}, dict(summary))
 
 
@@ -229,7 +231,33 @@ def _sweep_index(exp: Experiment, config: Config, grid, vectorized: bool, entrie
     }
 
 
-def sweep(config: Config, grid: Mapping[str, Sequence[Any]], out: str | Path, *, overwrite: bool = False,
+def _sweep_results(exp: Experiment, config: Config, configs: list[Config], points: list[dict[str, Any]],
+                   vectorized: bool, quiet: bool, t0: float) -> Iterator[tuple[int, Result, float]]:
+    """``(index, checked result, wall seconds)`` for every grid point: one ``run_sweep`` call when
+    ``vectorized``, else ``run`` point after point with a progress line."""
+    x64 = config.get("run.x64")
+    if vectorized:
+        with Progress(f"{config.source} sweep", unit="steps", quiet=quiet) as prog:
+            ctx = RunContext(seed=config.get("run.seed"), x64=x64, quiet=quiet, progress=prog)
+            assert exp.run_sweep is not None  # `vectorized` implies run_sweep
+            results = exp.run_sweep(config, points, ctx)
+        if len(results) != len(points):
+            raise InputError(f"experiment {exp.name!r}: run_sweep must return one result per point; "
+                             f"got {len(results)} results for {len(points)} points")
+        wall = time.perf_counter() - t0
+        for i, r in enumerate(results):
+            yield i, _check_result(exp, r, "run_sweep"), wall
+        return
+    with Progress(f"{config.source} sweep", total=len(points), unit="runs", quiet=quiet) as prog:
+        for i, c in enumerate(configs):
+            t1 = time.perf_counter()
+            ctx = RunContext(seed=c.get("run.seed"), x64=x64, quiet=True, progress=null_progress)
+            result = _check_result(exp, exp.run(c, ctx))
+            yield i, result, time.perf_counter() - t1
+            prog(i + 1)
+
+
+def execute_sweep(config: Config, grid: Mapping[str, Sequence[Any]], out: str | Path, *, overwrite: bool = False,
           quiet: bool = True, figures: bool = True, formats: Sequence[str] = ("pdf", "png"),
           command: list[str] | None = None) -> Path:
     """Run every grid point into ``out/<point_name>/``, write the index ``out/sweep.json`` and the
@@ -269,23 +297,8 @@ def sweep(config: Config, grid: Mapping[str, Sequence[Any]], out: str | Path, *,
             entries.append({"dir": names[i], "params": points[i], "config_sha256": configs[i].digest(),
                             "summary": result.summary})
 
-        if vectorized:
-            with Progress(f"{config.source} sweep", unit="steps", quiet=quiet) as prog:
-                ctx = RunContext(seed=config.get("run.seed"), x64=x64, quiet=quiet, progress=prog)
-                results = exp.run_sweep(config, points, ctx)
-            if len(results) != len(points):
-                raise TypeError(f"experiment {exp.name!r}: run_sweep returned {len(results)} results "
-                                f"for {len(points)} points")
-            wall = time.perf_counter() - t0
-            for i, r in enumerate(results):
-                write_point(i, _check_result(exp, r, "run_sweep"), wall)
-        else:
-            with Progress(f"{config.source} sweep", total=len(points), unit="runs", quiet=quiet) as prog:
-                for i, c in enumerate(configs):
-                    t1 = time.perf_counter()
-                    ctx = RunContext(seed=c.get("run.seed"), x64=x64, quiet=True, progress=null_progress)
-                    write_point(i, _check_result(exp, exp.run(c, ctx)), time.perf_counter() - t1)
-                    prog(i + 1)
+        for i, result, wall in _sweep_results(exp, config, configs, points, vectorized, quiet, t0):
+            write_point(i, result, wall)
         index = _sweep_index(exp, config, grid, vectorized, entries, start, t0, command)
         atomic_write_json(root / "sweep.json", index, note_nonfinite=True)
         sweeps.write_summary(root, formats=())  # the CSV; `linkd plot SWEEP_DIR` draws it

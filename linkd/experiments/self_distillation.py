@@ -16,7 +16,7 @@ import numpy as np
 
 from linkd import closed_form as cf
 from linkd.config import Field
-from linkd.experiments.base import Experiment, Result, register
+from linkd.registry import Experiment, Result, register
 
 SCHEMA = {
     "data": {

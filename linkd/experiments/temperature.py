@@ -20,7 +20,7 @@ from linkd import closed_form as cf
 from linkd import data, dynamics, spectral
 from linkd.config import Field
 from linkd.errors import ConfigError
-from linkd.experiments.base import Experiment, Result, register
+from linkd.registry import Experiment, Result, register
 
 SCHEMA = {
     "data": {
@@ -84,6 +84,7 @@ def run(cfg, ctx) -> Result:
     ctx.progress(len(taus), len(taus))
     gT = V.T @ W_T
     s = np.asarray(tr.steps)
+    assert tr.coeffs is not None  # the spec records coefficients
     p = np.asarray(cf.centred_progress(tr.coeffs, gT))  # (taus, S+1, d)
     F = np.asarray(cf.tempered_filter(lam, lr, C, s))  # (S+1, d)
     g1 = cf.first_order_correction(lam, cf.third_moment(X, V), gT, lr, C, jnp.asarray(s))
@@ -93,8 +94,8 @@ def run(cfg, ctx) -> Result:
     e1 = np.max(np.abs(p - pred1), axis=(1, 2))
     drift = np.max(np.abs(np.asarray(cf.class_sum(tr.params))))  # W_0 = 0: the class sums stay 0
     mr = cfg["record"]["gap_min_residual"]
-    gap = jax.vmap(lambda q: cf.tempered_exaggeration_gap(lam, lr, C, q, mr))(jnp.asarray(p.reshape(-1, d)))
-    gap = np.asarray(gap).reshape(len(taus), -1, d, d)
+    gap_flat = jax.vmap(lambda q: cf.tempered_exaggeration_gap(lam, lr, C, q, mr))(jnp.asarray(p.reshape(-1, d)))
+    gap = np.asarray(gap_flat).reshape(len(taus), -1, d, d)
     metrics = {
         "steps": s, "eigvals": np.asarray(lam), "taus": taus, "progress": p, "filter": F,
         "correction": pc, "progress_predicted": pred1, "e0": e0, "e1": e1,

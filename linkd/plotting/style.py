@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from linkd.errors import ConfigError
+from linkd.errors import ConfigError, InputError
 
 __all__ = [
     "SINGLE_COLUMN", "DOUBLE_COLUMN", "OKABE_ITO", "PALETTE", "MARKERS", "LINESTYLES", "STYLE_PATH",
@@ -75,7 +75,7 @@ def _width(width: str | float) -> float:
         return DOUBLE_COLUMN
     if isinstance(width, (int, float)) and not isinstance(width, bool) and width > 0:
         return float(width)
-    raise ValueError(f"width must be 'single', 'double' or inches > 0, got {width!r}")
+    raise InputError(f"new_figure: width must be 'single', 'double' or inches > 0; got {width!r}")
 
 
 def new_figure(width: str | float = "single", aspect: float | None = None, nrows: int = 1,
@@ -168,8 +168,8 @@ def check_figure(fig: Figure, widths: Sequence[float] = (SINGLE_COLUMN, DOUBLE_C
         problems.append(f"figure width {w:.3g} in is not one of {', '.join(map(str, widths))} in")
     legend_texts: set[str] = set()
     for ax in fig.axes:
-        if ax.get_legend() is not None:
-            legend_texts |= {t.get_text() for t in ax.get_legend().get_texts()}
+        if (legend := ax.get_legend()) is not None:
+            legend_texts |= {t.get_text() for t in legend.get_texts()}
     for leg in fig.legends:
         legend_texts |= {t.get_text() for t in leg.get_texts()}
     for i, ax in enumerate(fig.axes):
@@ -222,7 +222,8 @@ def legend_overlaps(fig: Figure) -> list[str]:
     """Legends that cover data: for every legend (of an axes or of the figure), each axes whose
     drawn data (lines, markers, error bars, bands) has a point inside the legend's box."""
     fig.canvas.draw()
-    legends = [(f"axes {i} legend", ax.get_legend()) for i, ax in enumerate(fig.axes) if ax.get_legend()]
+    legends: list[tuple[str, Any]] = [(f"axes {i} legend", leg) for i, ax in enumerate(fig.axes)
+                                      if (leg := ax.get_legend()) is not None]
     legends += [(f"figure legend {i}", leg) for i, leg in enumerate(fig.legends)]
     problems = []
     for name, leg in legends:

@@ -3,7 +3,6 @@ Phuong–Lampert limit, F7 self-distillation rounds. Each draws from recorded ar
 from __future__ import annotations
 
 import numpy as np
-
 from matplotlib.ticker import MaxNLocator
 
 from linkd.plotting.style import MARKERS, PALETTE, new_figure, styled
@@ -31,7 +30,6 @@ def pl_risk(metrics, summary):
     deep_ns = np.asarray(metrics["deep_ns"], dtype=float)
     depths = [int(N) for N in np.asarray(metrics["deep_depths"])]
     for ax, g in zip(axes, geoms):
-        s = summary[g]
         mean, se = np.asarray(metrics[f"{g}_mc_mean"]), np.asarray(metrics[f"{g}_mc_se"])
         ax.plot(ns, metrics[f"{g}_bound"], color="0.2", ls="--", label=r"bound $\min_\beta p(\beta)+p(\pi/2-\beta)^n$")
         if g == "isotropic":
