@@ -112,10 +112,10 @@ MUTANTS = (
       ("ng.switch_closed_form",), ("tests/test_losses_spectral.py",)),
     # ------------------------------------------------------------------ metrics / spectral
     M("metric.kl_swapped", "metric", "linkd/metrics.py", "jnp.sum(rel_entr(a, b), axis=-1)",
-      "jnp.sum(rel_entr(b, a), axis=-1)", "predictive KL in the swapped direction", (),
+      "jnp.sum(rel_entr(b, a), axis=-1)", "predictive KL in the swapped direction", ("st.fidelity_metrics",),
       ("tests/test_metrics.py",)),
     M("metric.tie_rule", "metric", "linkd/metrics.py", "return (a > thr).astype(jnp.int32)",
-      "return (a >= thr).astype(jnp.int32)", "binary tie (z = 0, p = 1/2) goes to class 1", (),
+      "return (a >= thr).astype(jnp.int32)", "binary tie (z = 0, p = 1/2) goes to class 1", ("st.fidelity_metrics",),
       ("tests/test_metrics.py",)),
     M("metric.ols_wrong_way", "metric", "linkd/metrics.py",
       "jnp.sum(xc * yc) / jnp.where(sxx > 0, sxx, 1.0)", "jnp.sum(xc * yc) / jnp.sum(yc * yc)",
