@@ -2,7 +2,10 @@ r"""Faster exact paths for linear students: eigen-coordinates, the Gram matrix, 
 
 Each path returns a :class:`linkd.dynamics.Trajectory` with the layout of
 :func:`linkd.dynamics.simulate` (same recorded steps, coefficient shape, metric names, final
-``params`` in the original coordinates, ``bad_step``) and the same numbers up to rounding
+``params`` in the original coordinates, ``bad_step``; ``path`` names the path) and the same
+numbers up to rounding. Every path uses the one engine core of :mod:`linkd.dynamics` (the loss
+:func:`~linkd.dynamics.train_loss`, :func:`~linkd.dynamics.metrics`, the divergence update
+:func:`~linkd.dynamics.update_bad_step`, the memory estimate :func:`~linkd.dynamics.estimate_bytes`)
 (tested to 1e-12 in float64, ``tests/test_engines.py``). They do less work, not the same work
 compiled differently:
 
@@ -15,7 +18,10 @@ compiled differently:
   directions with :math:`\lambda_k > 0` move (the gradient lies in the row space of X); the rest
   stay at their initial value, so with n < d the step costs :math:`O(nr)`, r = rank X, instead of
   :math:`O(nd)`. A *thin* basis (d × r, :func:`thin_spectrum`, from the SVD of X) is enough and
-  never forms a d × d matrix. Adam is not rotation-equivariant: refused.
+  never forms a d × d matrix. When r > d/2 (e.g. n > d) and no ``design`` is passed, Z would be as
+  large as X: the step then uses X and V instead (:math:`z = X(Vc)`, gradient
+  :math:`V^\top(X^\top g)`, 2nd + 2dr flops) and holds no copy of X. Adam is not
+  rotation-equivariant: refused.
 * :func:`simulate_gram` — squared loss only: the gradient is :math:`\hat\Sigma w - X^\top
   \bar y_t/n` with :math:`\hat\Sigma = X^\top X/n` precomputed (d × d): :math:`O(d^2)` per step
   instead of :math:`O(nd)`, the cheaper choice when n > d. X is read only at recorded steps.
@@ -24,6 +30,11 @@ compiled differently:
   (no simulation), metrics from :math:`z = Zc(t)` at those steps.
 * :func:`simulate_auto` — picks the fastest exact path (:func:`select_path`) and says which one
   ran in ``trajectory.path``.
+
+The Gram and closed-form paths evaluate the squared loss through its exact quadratic form in w
+(resp. in eigen-coordinates) instead of a pass over X; these are identities of the same loss,
+tested equal to the plain engine. Learning rates are not refused up front here (only
+:func:`linkd.dynamics.simulate` does): a diverging run raises DivergenceError.
 
 Recording (``data.basis``): any (d, m) basis works on every path. When it equals the first m
 columns of ``spectrum.basis`` (the usual top-m eigen-directions), the eigen and closed-form paths
@@ -48,15 +59,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from linkd import dynamics as D
-from linkd import losses as L
+from linkd import dynamics
+from linkd import losses
 from linkd.closed_form.gd import gd_decay, gd_mse_trajectory
-from linkd.errors import ConfigError, MemoryBudgetError
+from linkd.errors import ConfigError
 from linkd.spectral import Spectrum
 
 Array = jnp.ndarray
 
-PATHS = ("closed_form", "gram", "eigen", "plain")
+PATHS = dynamics.PATHS
 _EQUIVARIANT = ("gd", "momentum", "nesterov")
 
 __all__ = [
@@ -98,78 +109,8 @@ def thin_spectrum(X: Array, *, rank_tol: float | None = None) -> Spectrum:
     return Spectrum(lam[:r], V * signs[None, :])
 
 
-class Footprint(NamedTuple):
-    """Bytes a run will hold: ``data`` (the Data arrays), ``work`` (what the path adds: Z = XV,
-    the basis, Σ̂, ...), ``record`` (recorded coefficients + metrics), ``state`` (parameters,
-    optimizer state, carried predictions), ``total``; ``path`` names the engine path."""
-
-    path: str
-    data: int
-    work: int
-    record: int
-    state: int
-    total: int
-
-    def describe(self) -> str:
-        g = lambda b: f"{b / 2**20:.1f} MiB"  # noqa: E731
-        return (
-            f"linkd {self.path} run: about {g(self.total)} (data {g(self.data)}, work arrays {g(self.work)}, "
-            f"recorded {g(self.record)}, state {g(self.state)})"
-        )
-
-
-def _nbytes(tree) -> int:
-    return int(sum(np.dtype(x.dtype).itemsize * int(np.prod(np.shape(x))) for x in jax.tree_util.tree_leaves(tree)))
-
-
-def estimate_bytes(
-    path: str,
-    w0,
-    data: D.Data,
-    spec: D.EngineSpec,
-    *,
-    spectrum: Spectrum | None = None,
-    record_top: int | None = None,
-) -> Footprint:
-    """Footprint of a run on ``path`` (one of :data:`PATHS`), computed from shapes only."""
-    if path not in PATHS:
-        raise ConfigError("path", path, f"one of {PATHS}")
-    itemsize = np.dtype(data.X.dtype).itemsize
-    n, d = data.X.shape
-    C = 1 if data.targets.ndim == 1 else data.targets.shape[-1]
-    nt = 0 if data.X_test is None else data.X_test.shape[0]
-    R = len(spec.recorded_steps)
-    m = data.basis.shape[-1] if data.basis is not None else (record_top or 0)
-    data_b = _nbytes(data)
-    r = d if spectrum is None else spectrum.basis.shape[1]
-    if path == "plain":
-        work, state = 0, 4 * d * C * itemsize
-    elif path == "eigen":
-        basis = 0 if spectrum is None else _nbytes(spectrum)
-        work = basis + (n + nt) * r * itemsize + m * r * itemsize
-        state = (3 * r * C + (n + nt) * C + d * C) * itemsize
-    elif path == "gram":
-        work = d * d * itemsize + 3 * d * C * itemsize
-        state = 3 * d * C * itemsize
-    else:  # closed_form
-        basis = 0 if spectrum is None else _nbytes(spectrum)
-        work = basis + nt * r * itemsize + R * (r + nt) * C * itemsize
-        state = 3 * r * C * itemsize
-    record = R * (m * C + 8) * itemsize
-    return Footprint(path, int(data_b), int(work), int(record), int(state), int(data_b + work + record + state))
-
-
-def _check_memory(fp: Footprint, report: Callable[[str], Any] | None) -> None:
-    if report is not None:
-        report(fp.describe())
-    have = D.available_bytes()
-    if fp.total > 0.8 * have:
-        raise MemoryBudgetError(
-            f"the {fp.path} run would need about {fp.total / 2**30:.2f} GiB but only {have / 2**30:.2f} GiB "
-            f"is available: raise record.every, lower record.top_m, or use a thin basis",
-            fp.total,
-            have,
-        )
+Footprint = dynamics.Footprint
+estimate_bytes = dynamics.estimate_bytes  # one memory estimate for every path (linkd.dynamics)
 
 
 def _linear_params(w0, name="params") -> Array:
@@ -178,8 +119,9 @@ def _linear_params(w0, name="params") -> Array:
     return jnp.asarray(w0)
 
 
-def _common_checks(w0, data: D.Data, spec: D.EngineSpec, record_top, what: str):
-    D._check_shapes(w0, data)
+def _common_checks(w0, data: dynamics.Data, hyper: dynamics.Hyper, spec: dynamics.EngineSpec, record_top, what: str):
+    dynamics.check_shapes(w0, data, spec.family)
+    dynamics.check_targets_alpha(data, hyper, spec)
     if spec.batch_size is not None and spec.batch_size < data.X.shape[0]:
         raise ConfigError("batch_size", spec.batch_size, f"None (full batch) on the {what} path; minibatch SGD runs on dynamics.simulate")
     if record_top is not None:
@@ -189,52 +131,18 @@ def _common_checks(w0, data: D.Data, spec: D.EngineSpec, record_top, what: str):
             raise ConfigError("record_top", record_top, f"an integer in [1, d = {data.X.shape[1]}]")
 
 
-def _hyper_scalar(hyper: D.Hyper):
-    for name, h in zip(D.Hyper._fields, hyper):
+def _hyper_scalar(hyper: dynamics.Hyper):
+    for name, h in zip(dynamics.Hyper._fields, hyper):
         if np.ndim(h) != 0:
             raise ConfigError(f"hyper.{name}", f"shape {np.shape(h)}", "a scalar (sweeps run on dynamics.sweep)")
 
 
 # --------------------------------------------------------------------------------------------
-# metrics from predictions (the same quantities, names and order as dynamics._record)
+# products
 
 
-class _Pred(NamedTuple):
-    """Targets and labels the metrics need (train and test), no design matrices."""
-
-    targets: Array
-    labels: Array | None
-    targets_test: Array | None
-    labels_test: Array | None
-
-
-def _train_loss(z, p: _Pred, hyper: D.Hyper, step, spec: D.EngineSpec) -> Array:
-    kd = D._kd_loss(spec.family, z, p.targets, hyper.tau, spec.tau2_scale)
-    if p.labels is None:
-        return jnp.mean(kd)
-    a = L.hard_weight(step, hyper.alpha, spec.switch_step).astype(z.dtype)
-    return jnp.mean(L.mixture(D._hard_loss(spec.family, z, p.labels), kd, a))
-
-
-def _metrics(z, zt, p: _Pred, hyper: D.Hyper, step, spec: D.EngineSpec) -> dict:
-    fam = spec.family
-    rec = {"train_loss": _train_loss(z, p, hyper, step, spec)}
-    rec["train_fidelity_error"] = jnp.mean(D._errors(fam, z, p.targets, True))
-    if p.labels is not None:
-        rec["train_error"] = jnp.mean(D._errors(fam, z, p.labels, False))
-    if zt is not None:
-        if p.labels_test is not None:
-            rec["test_loss"] = jnp.mean(D._hard_loss(fam, zt, p.labels_test))
-            rec["test_error"] = jnp.mean(D._errors(fam, zt, p.labels_test, False))
-        if p.targets_test is not None:
-            rec["test_kd_loss"] = jnp.mean(D._kd_loss(fam, zt, p.targets_test, hyper.tau, spec.tau2_scale))
-            rec["test_fidelity_error"] = jnp.mean(D._errors(fam, zt, p.targets_test, True))
-    return rec
-
-
-def _dot0(A, b):
-    """Aᵀ b contracting the leading axis (A (n, r), b (n,) or (n, C))."""
-    return jnp.tensordot(A, b, axes=([0], [0]))
+_dot0 = dynamics.xt_dot  # Aᵀ b contracting the leading axis, one dot at HIGHEST precision
+_mv = dynamics.predict  # A b, one dot at HIGHEST precision
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,10 +166,10 @@ def _coeffs(c, rec: _Rec, M, offset):
         if rec.m <= r:
             return c[: rec.m]
         return jnp.concatenate([c, offset], axis=0)
-    return jnp.tensordot(M, c, axes=([1], [0])) + offset
+    return _mv(M, c) + offset
 
 
-def _coeff_map(V, w0_perp, c0_rest, data: D.Data, record_top, spectrum_full_basis):
+def _coeff_map(V, w0_perp, c0_rest, data: dynamics.Data, record_top, spectrum_full_basis):
     """Choose how the state c (coordinates along the d × r basis V; w = w0_perp + V c) maps to the
     recorded coefficients. Returns (_Rec, M, offset) with host-side checks only."""
     r = V.shape[1]
@@ -277,8 +185,8 @@ def _coeff_map(V, w0_perp, c0_rest, data: D.Data, record_top, spectrum_full_basi
                 if m <= r:
                     return _Rec("slice", m), None, None
                 return _Rec("slice", m), None, c0_rest[: m - r]
-        M = jnp.tensordot(B, V, axes=([0], [0]))  # (m, r)
-        return _Rec("linear", m), M, jnp.tensordot(B, w0_perp, axes=([0], [0]))
+        M = _dot0(B, V)  # (m, r)
+        return _Rec("linear", m), M, _dot0(B, w0_perp)
     m = int(record_top)
     return _Rec("linear", m), V[:m], w0_perp[:m]
 
@@ -288,90 +196,88 @@ def _coeff_map(V, w0_perp, c0_rest, data: D.Data, record_top, spectrum_full_basi
 
 
 class _EigenArgs(NamedTuple):
-    """Z = XV, Z_test = X_test V, and the predictions of the fixed part w0_perp of w
-    (z = Z c + z_off; z_off ~ rounding on the train set, not on the test set)."""
+    """The design in state coordinates and the predictions of the fixed part w0_perp of w
+    (z = Z c + z_off; z_off ~ rounding on the train set, not on the test set). ``Z`` = XV_r
+    (n × r) when materialised; otherwise ``Z`` is X and ``V`` the (d × r) basis: z = X(Vc) and
+    the gradient Vᵀ(Xᵀg) — no n × r copy of X (used when r > d/2, :func:`linkd.dynamics.eigen_uses_design`)."""
 
     Z: Array
+    V: Array | None
     Z_test: Array | None
     z_off: Array
     zt_off: Array | None
-    pred: _Pred
+    pred: dynamics.Targets
     M: Array | None
     offset: Array | None
 
 
-_nested_scan = D.scan_recorded  # one recording schedule for every engine
+def _loss(z, tg: dynamics.Targets, hyper: dynamics.Hyper, t, spec: dynamics.EngineSpec):
+    return dynamics.train_loss(z, tg.targets, tg.labels, hyper, t, spec)
 
 
-def _eigen_traj(c0, a: _EigenArgs, hyper: D.Hyper, spec: D.EngineSpec, rec: _Rec):
-    dtype = a.Z.dtype
-    hyper = D._cast_hyper(hyper, dtype)
-    opt = D.make_optimizer(spec, hyper)
-    Z = a.Z
+def _eigen_traj(c0, a: _EigenArgs, hyper: dynamics.Hyper, spec: dynamics.EngineSpec, rec: _Rec):
+    with jax.default_matmul_precision("highest"):
+        hyper = dynamics.cast_hyper(hyper, a.Z.dtype)
+        opt = dynamics.make_optimizer(spec, hyper)
 
-    def fwd(c):
-        return jnp.tensordot(Z, c, axes=([1], [0])) + a.z_off
+        def fwd(c):
+            return _mv(a.Z, c if a.V is None else _mv(a.V, c)) + a.z_off
 
-    def zt_of(c):
-        return None if a.Z_test is None else jnp.tensordot(a.Z_test, c, axes=([1], [0])) + a.zt_off
+        def grad(gz):
+            g = _dot0(a.Z, gz)
+            return g if a.V is None else _dot0(a.V, g)
 
-    z0 = fwd(c0)
-    loss0 = _train_loss(z0, a.pred, hyper, jnp.asarray(0), spec)
-    limit = spec.blowup * (1.0 + jnp.abs(loss0))
+        def zt_of(c):
+            return None if a.Z_test is None else _mv(a.Z_test, c) + a.zt_off
 
-    def step(carry, t):
-        c, s, z, bad = carry
-        loss, gz = jax.value_and_grad(_train_loss)(z, a.pred, hyper, t, spec)
-        g = _dot0(Z, gz)
-        upd, s = opt.update(g, s, c)
-        c = optax.apply_updates(c, upd)
-        z = fwd(c)
-        fin = jnp.isfinite(loss) & (loss <= limit)
-        ok = jnp.all(jnp.isfinite(c)) & fin
-        bad = jnp.where((bad < 0) & ~ok, jnp.where(fin, t + 1, t), bad)
-        return (c, s, z, bad), None
+        z0 = fwd(c0)
+        limit = dynamics.divergence_limit(_loss(z0, a.pred, hyper, jnp.asarray(0), spec), spec)
+        dloss = jax.value_and_grad(_loss)
 
-    def record(carry, t):
-        c, _, z, _ = carry
-        return _coeffs(c, rec, a.M, a.offset), _metrics(z, zt_of(c), a.pred, hyper, t, spec)
+        def step(carry, t):
+            c, s, z, bad = carry
+            loss, gz = dloss(z, a.pred, hyper, t, spec)
+            upd, s = opt.update(grad(gz), s, c)
+            c = optax.apply_updates(c, upd)
+            z = fwd(c)
+            return (c, s, z, dynamics.update_bad_step(bad, t, loss, jnp.all(jnp.isfinite(c)), limit)), None
 
-    carry = (c0, opt.init(c0), z0, jnp.asarray(-1))
-    carry, coeffs, metrics = _nested_scan(carry, step, record, spec)
-    return coeffs, metrics, carry[0], carry[3]
+        def record(carry, t):
+            c, _, z, _ = carry
+            return _coeffs(c, rec, a.M, a.offset), dynamics.metrics(z, zt_of(c), a.pred, hyper, t, spec)
+
+        carry = (c0, opt.init(c0), z0, jnp.asarray(-1))
+        carry, coeffs, metrics = dynamics.scan_recorded(carry, step, record, spec)
+        return coeffs, metrics, carry[0], carry[3]
 
 
 _eigen_jit = jax.jit(_eigen_traj, static_argnames=("spec", "rec"))
 
 
-def _pred(data: D.Data) -> _Pred:
-    return _Pred(data.targets, data.labels, data.targets_test if data.X_test is not None else None,
-                 data.labels_test if data.X_test is not None else None)
-
-
-def _finish(coeffs, metrics, params, bad, hyper, spec, check) -> D.Trajectory:
+def _finish(coeffs, metrics, params, bad, hyper, spec, check, path) -> dynamics.Trajectory:
     if check:
-        D._raise_if_bad(bad, hyper, spec)
-    return D.Trajectory(spec.recorded_steps, coeffs, metrics, params, bad)
+        dynamics.raise_if_bad(bad, hyper, spec)
+    return dynamics.Trajectory(spec.recorded_steps, coeffs, metrics, params, bad, path)
 
 
 def eigen_design(X: Array, spectrum: Spectrum) -> Array:
     """:math:`Z = XV_r` (n, r): X in the coordinates of the directions with λ > 0."""
     r = int(np.sum(np.asarray(spectrum.eigvals) > 0))
-    return jnp.asarray(X) @ jnp.asarray(spectrum.basis)[:, :r]
+    return _mv(jnp.asarray(X), jnp.asarray(spectrum.basis)[:, :r])
 
 
 def simulate_eigen(
     w0,
-    data: D.Data,
-    hyper: D.Hyper,
-    spec: D.EngineSpec,
+    data: dynamics.Data,
+    hyper: dynamics.Hyper,
+    spec: dynamics.EngineSpec,
     spectrum: Spectrum,
     *,
     record_top: int | None = None,
     design: Array | None = None,
     check: bool = True,
     report: Callable[[str], Any] | None = None,
-) -> D.Trajectory:
+) -> dynamics.Trajectory:
     r"""Full-batch GD / momentum / Nesterov in the coordinates of ``spectrum.basis`` (see module doc).
 
     ``design``: :func:`eigen_design` ``(X, spectrum)`` computed once and reused by every run on the
@@ -389,24 +295,27 @@ def simulate_eigen(
     w0 = _linear_params(w0)
     if spec.optimizer not in _EQUIVARIANT:
         raise ConfigError("optimizer", spec.optimizer, f"one of {_EQUIVARIANT} on the eigen path (Adam is not rotation-equivariant; use dynamics.simulate)")
-    _common_checks(w0, data, spec, record_top, "eigen")
+    _common_checks(w0, data, hyper, spec, record_top, "eigen")
     _hyper_scalar(hyper)
-    _check_memory(estimate_bytes("eigen", w0, data, spec, spectrum=spectrum, record_top=record_top), report)
-    lam, Vfull = jnp.asarray(spectrum.eigvals), jnp.asarray(spectrum.basis)
-    r = int(np.sum(np.asarray(lam) > 0))
+    n, d = data.X.shape
+    r = int(np.sum(np.asarray(spectrum.eigvals) > 0))
+    use_z = dynamics.eigen_uses_design(n, d, r, design is not None)
+    dynamics.check_memory(estimate_bytes("eigen", w0, data, spec, spectrum=spectrum, record_top=record_top, design_given=use_z), report)
+    Vfull = jnp.asarray(spectrum.basis)
     V = Vfull[:, :r]
-    c0_all = jnp.tensordot(Vfull, w0, axes=([0], [0]))  # (d_basis[, C])
+    c0_all = _dot0(Vfull, w0)  # (d_basis[, C])
     c0 = c0_all[:r]
-    w0_perp = w0 - jnp.tensordot(V, c0, axes=([1], [0]))
+    w0_perp = w0 - _mv(V, c0)
     rec, M, offset = _coeff_map(V, w0_perp, c0_all[r:], data, record_top, Vfull)
-    Z = eigen_design(data.X, spectrum) if design is None else design
-    if Z.shape != (data.X.shape[0], r):
-        raise ConfigError("design", f"shape {tuple(Z.shape)}", f"eigen_design(X, spectrum) of shape {(data.X.shape[0], r)}")
-    Zt = None if data.X_test is None else data.X_test @ V
-    args = _EigenArgs(Z, Zt, data.X @ w0_perp, None if Zt is None else data.X_test @ w0_perp, _pred(data), M, offset)
+    if design is not None and design.shape != (n, r):
+        raise ConfigError("design", f"shape {tuple(design.shape)}", f"eigen_design(X, spectrum) of shape {(n, r)}")
+    Z = (eigen_design(data.X, spectrum) if design is None else design) if use_z else data.X
+    Zt = None if data.X_test is None else _mv(data.X_test, V)
+    args = _EigenArgs(Z, None if use_z else V, Zt, _mv(data.X, w0_perp), None if Zt is None else _mv(data.X_test, w0_perp),
+                      dynamics.Targets.of(data), M, offset)
     coeffs, metrics, c, bad = _eigen_jit(c0, args, hyper, spec, rec)
-    params = w0_perp + jnp.tensordot(V, c, axes=([1], [0]))
-    return _finish(coeffs, metrics, params, bad, hyper, spec, check)
+    params = w0_perp + _mv(V, c)
+    return _finish(coeffs, metrics, params, bad, hyper, spec, check, "eigen")
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,54 +330,44 @@ class _GramArgs(NamedTuple):
     k_t: Array  # mean ½|z_T|²
     b_y: Array | None
     k_y: Array | None
-    pred: _Pred
+    pred: dynamics.Targets
     basis: Array | None
 
 
-def _gram_traj(w0, a: _GramArgs, hyper: D.Hyper, spec: D.EngineSpec, top: int):
-    dtype = a.X.dtype
-    hyper = D._cast_hyper(hyper, dtype)
-    opt = D.make_optimizer(spec, hyper)
-    S = a.S
+def _gram_traj(w0, a: _GramArgs, hyper: dynamics.Hyper, spec: dynamics.EngineSpec, top: int):
+    r"""The squared loss in its Gram form :math:`\tfrac12 w^\top\hat\Sigma w - \bar b_t^\top w + k_t`
+    (the same loss as :func:`linkd.dynamics.train_loss`, tested equal) and its gradient."""
+    with jax.default_matmul_precision("highest"):
+        dtype = a.X.dtype
+        hyper = dynamics.cast_hyper(hyper, dtype)
+        opt = dynamics.make_optimizer(spec, hyper)
 
-    def lin(t):
-        if a.b_y is None:
-            return a.b_t, a.k_t
-        w = L.hard_weight(t, hyper.alpha, spec.switch_step).astype(dtype)
-        return w * a.b_y + (1.0 - w) * a.b_t, w * a.k_y + (1.0 - w) * a.k_t
+        def lin(t):
+            if a.b_y is None:
+                return a.b_t, a.k_t
+            w = losses.hard_weight(t, hyper.alpha, spec.switch_step).astype(dtype)
+            return w * a.b_y + (1.0 - w) * a.b_t, w * a.k_y + (1.0 - w) * a.k_t
 
-    z0 = a.X @ w0
-    loss0 = _train_loss(z0, a.pred, hyper, jnp.asarray(0), spec)
-    limit = spec.blowup * (1.0 + jnp.abs(loss0))
+        limit = dynamics.divergence_limit(_loss(_mv(a.X, w0), a.pred, hyper, jnp.asarray(0), spec), spec)
 
-    def step(carry, t):
-        w, s, bad = carry
-        Sw = jnp.tensordot(S, w, axes=([1], [0]))
-        b, k = lin(t)
-        g = Sw - b
-        loss = 0.5 * jnp.sum(w * Sw) - jnp.sum(b * w) + k
-        upd, s = opt.update(g, s, w)
-        w = optax.apply_updates(w, upd)
-        fin = jnp.isfinite(loss) & (loss <= limit)
-        ok = jnp.all(jnp.isfinite(w)) & fin
-        bad = jnp.where((bad < 0) & ~ok, jnp.where(fin, t + 1, t), bad)
-        return (w, s, bad), None
+        def step(carry, t):
+            w, s, bad = carry
+            Sw = _mv(a.S, w)
+            b, k = lin(t)
+            loss = 0.5 * jnp.sum(w * Sw) - jnp.sum(b * w) + k
+            upd, s = opt.update(Sw - b, s, w)
+            w = optax.apply_updates(w, upd)
+            return (w, s, dynamics.update_bad_step(bad, t, loss, jnp.all(jnp.isfinite(w)), limit)), None
 
-    def record(carry, t):
-        w = carry[0]
-        z = a.X @ w
-        zt = None if a.X_test is None else a.X_test @ w
-        if a.basis is not None:
-            c = jnp.tensordot(a.basis, w, axes=([0], [0]))
-        elif top:
-            c = w[:top]
-        else:
-            c = None
-        return c, _metrics(z, zt, a.pred, hyper, t, spec)
+        def record(carry, t):
+            w = carry[0]
+            zt = None if a.X_test is None else _mv(a.X_test, w)
+            c = _dot0(a.basis, w) if a.basis is not None else (w[:top] if top else None)
+            return c, dynamics.metrics(_mv(a.X, w), zt, a.pred, hyper, t, spec)
 
-    carry = (w0, opt.init(w0), jnp.asarray(-1))
-    carry, coeffs, metrics = _nested_scan(carry, step, record, spec)
-    return coeffs, metrics, carry[0], carry[2]
+        carry = (w0, opt.init(w0), jnp.asarray(-1))
+        carry, coeffs, metrics = dynamics.scan_recorded(carry, step, record, spec)
+        return coeffs, metrics, carry[0], carry[2]
 
 
 _gram_jit = jax.jit(_gram_traj, static_argnames=("spec", "top"))
@@ -476,7 +375,7 @@ _gram_jit = jax.jit(_gram_traj, static_argnames=("spec", "top"))
 
 @jax.jit
 def _gram_matrix(X):
-    return jnp.tensordot(X, X, axes=([0], [0])) / X.shape[0]
+    return _dot0(X, X) / X.shape[0]
 
 
 def _half_sq_mean(y):
@@ -485,14 +384,14 @@ def _half_sq_mean(y):
 
 def simulate_gram(
     w0,
-    data: D.Data,
-    hyper: D.Hyper,
-    spec: D.EngineSpec,
+    data: dynamics.Data,
+    hyper: dynamics.Hyper,
+    spec: dynamics.EngineSpec,
     *,
     record_top: int | None = None,
     check: bool = True,
     report: Callable[[str], Any] | None = None,
-) -> D.Trajectory:
+) -> dynamics.Trajectory:
     r"""Squared loss: steps on :math:`\hat\Sigma w - X^\top\bar y_t/n` with :math:`\bar y_t =
     \alpha_t y + (1-\alpha_t) z_T` (d × d per step; X only at recorded steps). Any optax optimizer
     of :class:`~linkd.dynamics.EngineSpec` works (no rotation is involved). The per-step loss used
@@ -501,22 +400,19 @@ def simulate_gram(
     w0 = _linear_params(w0)
     if spec.family != "mse":
         raise ConfigError("family", spec.family, "'mse' on the Gram path (the gradient is linear in w only for the squared loss)")
-    _common_checks(w0, data, spec, record_top, "gram")
+    _common_checks(w0, data, hyper, spec, record_top, "gram")
     _hyper_scalar(hyper)
-    _check_memory(estimate_bytes("gram", w0, data, spec, record_top=record_top), report)
+    dynamics.check_memory(estimate_bytes("gram", w0, data, spec, record_top=record_top), report)
     X = data.X
     n = X.shape[0]
     S = _gram_matrix(X)
-    y_lab = data.labels
-    if y_lab is not None:
-        y_lab = y_lab.astype(X.dtype)
-    args = _GramArgs(
-        X, data.X_test, S, _dot0(X, data.targets) / n, _half_sq_mean(data.targets),
-        None if y_lab is None else _dot0(X, y_lab) / n, None if y_lab is None else _half_sq_mean(y_lab),
-        _pred(data), data.basis,
-    )
+    lin = lambda y: (None, None) if y is None else (_dot0(X, y.astype(X.dtype)) / n, _half_sq_mean(y.astype(X.dtype)))  # noqa: E731
+    (b_t, k_t), (b_y, k_y) = lin(data.targets), lin(data.labels)
+    if b_t is None:  # hard labels only (alpha = 1)
+        (b_t, k_t), (b_y, k_y) = (b_y, k_y), (None, None)
+    args = _GramArgs(X, data.X_test, S, b_t, k_t, b_y, k_y, dynamics.Targets.of(data), data.basis)
     coeffs, metrics, w, bad = _gram_jit(w0, args, hyper, spec, int(record_top or 0))
-    return _finish(coeffs, metrics, w, bad, hyper, spec, check)
+    return _finish(coeffs, metrics, w, bad, hyper, spec, check, "gram")
 
 
 # --------------------------------------------------------------------------------------------
@@ -528,22 +424,22 @@ class _CFArgs(NamedTuple):
     (½ mean squared residual at the optimum), the test design in state coordinates."""
 
     lam: Array
-    cs_t: Array
-    min_t: Array
+    cs_t: Array | None
+    min_t: Array | None
     cs_y: Array | None
     min_y: Array | None
     Z_test: Array | None
     zt_off: Array | None
-    pred: _Pred
+    pred: dynamics.Targets
     M: Array | None
     offset: Array | None
 
 
-def _cf_metrics(C, a: _CFArgs, hyper: D.Hyper, steps, spec: D.EngineSpec, rec: _Rec):
+def _cf_metrics(C, a: _CFArgs, hyper: dynamics.Hyper, steps, spec: dynamics.EngineSpec, rec: _Rec):
     r"""Metrics at the recorded states without touching X: for a squared loss on target t,
     :math:`\tfrac{1}{2n}\|Zc - t\|^2 = \tfrac12\sum_k\lambda_k(c_k - c^*_{t,k})^2 + \min_t` (a sum
     of non-negative terms: no cancellation). O(R r) for the train metrics."""
-    hyper = D._cast_hyper(hyper, C.dtype)
+    hyper = dynamics.cast_hyper(hyper, C.dtype)
     lam = a.lam if C.ndim == 2 else a.lam[:, None]
 
     def q(c, cs, mn):
@@ -551,26 +447,26 @@ def _cf_metrics(C, a: _CFArgs, hyper: D.Hyper, steps, spec: D.EngineSpec, rec: _
         return 0.5 * jnp.sum(lam * e * e) + mn
 
     def one(c, t):
-        qt = q(c, a.cs_t, a.min_t)
-        rec_ = {}
-        if a.cs_y is None:
-            rec_["train_loss"] = qt
+        qt = None if a.cs_t is None else q(c, a.cs_t, a.min_t)
+        qy = None if a.cs_y is None else q(c, a.cs_y, a.min_y)
+        if qy is None or qt is None:
+            rec_ = {"train_loss": qt if qy is None else qy}
         else:
-            w = L.hard_weight(t, hyper.alpha, spec.switch_step).astype(C.dtype)
-            qy = q(c, a.cs_y, a.min_y)
-            rec_["train_loss"] = L.mixture(qy, qt, w)
-        rec_["train_fidelity_error"] = 2.0 * qt
-        if a.cs_y is not None:
+            w = losses.hard_weight(t, hyper.alpha, spec.switch_step).astype(C.dtype)
+            rec_ = {"train_loss": losses.mixture(qy, qt, w)}
+        if qt is not None:
+            rec_["train_fidelity_error"] = 2.0 * qt
+        if qy is not None:
             rec_["train_error"] = 2.0 * qy
         if a.Z_test is not None:
-            zt = jnp.tensordot(a.Z_test, c, axes=([1], [0])) + a.zt_off
+            zt = _mv(a.Z_test, c) + a.zt_off
             p = a.pred
             if p.labels_test is not None:
-                rec_["test_loss"] = jnp.mean(D._hard_loss("mse", zt, p.labels_test))
-                rec_["test_error"] = jnp.mean(D._errors("mse", zt, p.labels_test, False))
+                rec_["test_loss"] = jnp.mean(dynamics.hard_loss("mse", zt, p.labels_test))
+                rec_["test_error"] = jnp.mean(dynamics.errors("mse", zt, p.labels_test, False))
             if p.targets_test is not None:
-                rec_["test_kd_loss"] = jnp.mean(D._kd_loss("mse", zt, p.targets_test, hyper.tau, spec.tau2_scale))
-                rec_["test_fidelity_error"] = jnp.mean(D._errors("mse", zt, p.targets_test, True))
+                rec_["test_kd_loss"] = jnp.mean(dynamics.kd_loss("mse", zt, p.targets_test, hyper.tau, spec.tau2_scale))
+                rec_["test_fidelity_error"] = jnp.mean(dynamics.errors("mse", zt, p.targets_test, True))
         return _coeffs(c, rec, a.M, a.offset), rec_
 
     return jax.vmap(one)(C, steps)
@@ -582,9 +478,9 @@ _cf_metrics_jit = jax.jit(_cf_metrics, static_argnames=("spec", "rec"))
 def _optimum(X, V, lam, target):
     """c* = (Vᵀ Xᵀ t / n) / λ and ½ mean |X V c* − t|² (the loss floor), O(nd + dr)."""
     n = X.shape[0]
-    h = jnp.tensordot(V, _dot0(X, target), axes=([0], [0])) / n
+    h = _dot0(V, _dot0(X, target)) / n
     cs = h / (lam if h.ndim == 1 else lam[:, None])
-    res = X @ jnp.tensordot(V, cs, axes=([1], [0])) - target
+    res = _mv(X, _mv(V, cs)) - target
     return cs, 0.5 * jnp.mean(res * res if res.ndim == 1 else jnp.sum(res * res, axis=-1))
 
 
@@ -601,8 +497,7 @@ def _cf_first_bad(lam, lr, delta, lmin, limit, T: int):
         dec = dec if delta.ndim == 1 else dec[:, None]
         r = dec * delta
         loss = 0.5 * jnp.sum(lam_c * r * r) + lmin
-        isbad = ~(jnp.isfinite(loss) & (loss <= limit))
-        return jnp.where((bad < 0) & isbad, t, bad), None
+        return dynamics.update_bad_step(bad, t, loss, jnp.asarray(True), limit), None
 
     bad, _ = jax.lax.scan(body, jnp.asarray(-1), jnp.arange(T))
     return bad
@@ -610,15 +505,15 @@ def _cf_first_bad(lam, lr, delta, lmin, limit, T: int):
 
 def simulate_closed_form(
     w0,
-    data: D.Data,
-    hyper: D.Hyper,
-    spec: D.EngineSpec,
+    data: dynamics.Data,
+    hyper: dynamics.Hyper,
+    spec: dynamics.EngineSpec,
     spectrum: Spectrum,
     *,
     record_top: int | None = None,
     check: bool = True,
     report: Callable[[str], Any] | None = None,
-) -> D.Trajectory:
+) -> dynamics.Trajectory:
     r"""Squared loss + plain GD, full batch, no switch: no simulation. With the effective target
     :math:`\bar y = \alpha y + (1-\alpha) z_T` (the α-mixture of two squared losses is one squared
     loss plus a constant), :math:`c^*_k = (V^\top X^\top\bar y/n)_k/\lambda_k` and
@@ -632,57 +527,53 @@ def simulate_closed_form(
         raise ConfigError("family/optimizer", f"{spec.family}/{spec.optimizer}", "mse/gd on the closed-form path")
     if spec.switch_step is not None:
         raise ConfigError("switch_step", spec.switch_step, "None on the closed-form path (use simulate_eigen or closed_form.switch_trajectory)")
-    _common_checks(w0, data, spec, record_top, "closed-form")
+    _common_checks(w0, data, hyper, spec, record_top, "closed-form")
     _hyper_scalar(hyper)
-    _check_memory(estimate_bytes("closed_form", w0, data, spec, spectrum=spectrum, record_top=record_top), report)
+    dynamics.check_memory(estimate_bytes("closed_form", w0, data, spec, spectrum=spectrum, record_top=record_top), report)
     X = data.X
     dtype = X.dtype
-    n = X.shape[0]
     lam, Vfull = jnp.asarray(spectrum.eigvals), jnp.asarray(spectrum.basis)
     r = int(np.sum(np.asarray(lam) > 0))
     V, lam_r = Vfull[:, :r], lam[:r]
-    c0_all = jnp.tensordot(Vfull, w0, axes=([0], [0]))
+    c0_all = _dot0(Vfull, w0)
     c0 = c0_all[:r]
-    w0_perp = w0 - jnp.tensordot(V, c0, axes=([1], [0]))
+    w0_perp = w0 - _mv(V, c0)
     alpha = jnp.asarray(hyper.alpha, dtype)
-    cs_t, min_t = _optimum_jit(X, V, lam_r, data.targets)
-    cs_y = min_y = None
-    c_star = cs_t
+    cs_t = min_t = cs_y = min_y = None
+    if data.targets is not None:
+        cs_t, min_t = _optimum_jit(X, V, lam_r, data.targets)
     if data.labels is not None:
         cs_y, min_y = _optimum_jit(X, V, lam_r, data.labels.astype(dtype))
-        c_star = alpha * cs_y + (1.0 - alpha) * cs_t
+    c_star = cs_y if cs_t is None else (cs_t if cs_y is None else alpha * cs_y + (1.0 - alpha) * cs_t)
     lam_c = lam_r if c_star.ndim == 1 else lam_r[:, None]
     lr = jnp.asarray(hyper.lr, dtype)
     steps = jnp.asarray(spec.recorded_steps)
     C = gd_mse_trajectory(lam_r, c_star, c0, lr, steps)  # (R, r[, C])
     rec, M, offset = _coeff_map(V, w0_perp, c0_all[r:], data, record_top, Vfull)
-    Zt = None if data.X_test is None else data.X_test @ V
-    args = _CFArgs(lam_r, cs_t, min_t, cs_y, min_y, Zt, None if Zt is None else data.X_test @ w0_perp, _pred(data), M, offset)
+    Zt = None if data.X_test is None else _mv(data.X_test, V)
+    args = _CFArgs(lam_r, cs_t, min_t, cs_y, min_y, Zt, None if Zt is None else _mv(data.X_test, w0_perp), dynamics.Targets.of(data), M, offset)
     coeffs, metrics = _cf_metrics_jit(C, args, hyper, steps, spec, rec)
-    params = w0_perp + jnp.tensordot(V, C[-1], axes=([1], [0]))
+    params = w0_perp + _mv(V, C[-1])
     bad = jnp.asarray(-1)
     finite = bool(jnp.all(jnp.isfinite(C[-1])))
     if float(jnp.max(jnp.abs(1.0 - lr * lam_r), initial=0.0)) > 1.0 or not finite:
         loss0 = metrics["train_loss"][0]
-        limit = spec.blowup * (1.0 + jnp.abs(loss0))
+        limit = dynamics.divergence_limit(loss0, spec)
         lmin = loss0 - 0.5 * jnp.sum(lam_c * (c0 - c_star) ** 2)
         bad = _cf_first_bad(lam_r, lr, c0 - c_star, lmin, limit, int(spec.steps))
         if int(bad) < 0 and not finite:
             bad = jnp.asarray(spec.steps)
-    return _finish(coeffs, metrics, params, bad, hyper, spec, check)
+    return _finish(coeffs, metrics, params, bad, hyper, spec, check, "closed_form")
 
 
 # --------------------------------------------------------------------------------------------
 # automatic choice
 
 
-class AutoTrajectory(D.Trajectory):
-    """A :class:`~linkd.dynamics.Trajectory` that also says which path ran (``.path``)."""
-
-    path: str = "plain"
+AutoTrajectory = dynamics.Trajectory  # older name: every Trajectory now carries ``.path``
 
 
-def select_path(w0, data: D.Data, hyper: D.Hyper, spec: D.EngineSpec, *, spectrum: Spectrum | None = None) -> str:
+def select_path(w0, data: dynamics.Data, hyper: dynamics.Hyper, spec: dynamics.EngineSpec, *, spectrum: Spectrum | None = None) -> str:
     """The fastest exact path for this run: ``closed_form`` (mse + gd, full batch, no switch),
     ``gram`` (mse, n > d), ``eigen`` (gd/momentum/nesterov, full batch, linear: when a spectrum
     is given, n < d, or coefficients are recorded), else ``plain`` (adam, deep-linear models,
@@ -707,9 +598,9 @@ def select_path(w0, data: D.Data, hyper: D.Hyper, spec: D.EngineSpec, *, spectru
 
 def simulate_auto(
     w0,
-    data: D.Data,
-    hyper: D.Hyper,
-    spec: D.EngineSpec,
+    data: dynamics.Data,
+    hyper: dynamics.Hyper,
+    spec: dynamics.EngineSpec,
     spectrum: Spectrum | None = None,
     *,
     key: Array | None = None,
@@ -735,9 +626,6 @@ def simulate_auto(
     else:
         if record_top is not None:
             raise ConfigError("record_top", record_top, "None on the plain path (pass data.basis)")
-        if report is not None:
-            report(estimate_bytes("plain", w0, data, spec).describe())
-        tr = D.simulate(w0, data, hyper, spec, key, check=check)
-    out = AutoTrajectory(*tr)
-    out.path = path
-    return out
+        dynamics.check_memory(estimate_bytes("plain", w0, data, spec), report)
+        tr = dynamics.simulate(w0, data, hyper, spec, key, check=check)
+    return tr._replace(path=path)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from linkd.errors import ConfigError
+
 Array = jnp.ndarray
 
 
@@ -93,7 +95,7 @@ def smoothness(family: str, lam_max: float, tau: float = 1.0, tau2_scale: bool =
         return float(lam_max)
     c = {"binary": 0.25, "multiclass": 0.5}.get(family)
     if c is None:
-        raise ValueError(f"unknown loss family {family!r}; allowed: 'mse', 'binary', 'multiclass'")
+        raise ConfigError("family", family, "one of 'mse', 'binary', 'multiclass'", problem="unknown loss family")
     soft = c * lam_max / (tau * tau) * (tau * tau if tau2_scale else 1.0)
     return float(max(c * lam_max, soft))
 

@@ -8,8 +8,10 @@ communication (the members are independent), and the outputs stay sharded the sa
 
     from linkd import dynamics, sharding
     sh = sharding.sweep_sharding()                       # all devices: GPUs, TPU cores, CPU devices
-    tr = sharding.sweep_sharded(w0, data, dynamics.Hyper(lr=lrs), spec)   # pads S to a multiple of k
-    tr = dynamics.sweep(w0, data, dynamics.Hyper(lr=lrs), spec, sharding=sh)  # S divisible by k
+    tr = dynamics.sweep(w0, data, dynamics.Hyper(lr=lrs), spec, sharding=sh)  # any S: padded, trimmed
+
+This module holds the mesh helpers only and imports nothing from the engine (dynamics imports it).
+``sharding.sweep_sharded(...)`` (older name) is ``dynamics.sweep(..., sharding=sweep_sharding())``.
 
 The same code runs on one CPU, several GPUs (``JAX_PLATFORMS=cuda``) or a TPU slice. On CPU,
 ``jax.config.update("jax_num_cpu_devices", 4)`` (before any computation) gives 4 host devices;
@@ -24,8 +26,8 @@ the devices of all processes, ``sweep_sharding()`` builds the mesh over all of t
 on its own devices. The outputs are global arrays of which each process holds its own shards
 (``array.addressable_shards``); gather them on every process with
 ``jax.experimental.multihost_utils.process_allgather(x)`` before writing, or let process 0 write
-only its shards. Keep the sweep size a multiple of the global device count (or use
-:func:`sweep_sharded`, which pads).
+only its shards. :func:`linkd.dynamics.sweep` pads the sweep to a multiple of the global device count and trims
+the outputs.
 """
 from __future__ import annotations
 
@@ -39,7 +41,17 @@ from linkd.errors import ConfigError
 
 AXIS = "sweep"
 
-__all__ = ["AXIS", "sweep_sharding", "place_batched", "sweep_sharded", "padded_size"]
+__all__ = ["AXIS", "padded_size", "place_batched", "sweep_sharding"]
+
+
+def __getattr__(name: str):
+    # ``sweep_sharded`` (older API) is dynamics.sweep(..., sharding=...); resolved on first use so
+    # that this module never imports the engine at import time (no dynamics <-> sharding cycle).
+    if name == "sweep_sharded":
+        import importlib
+
+        return importlib.import_module("linkd.dynamics").sweep_sharded
+    raise AttributeError(f"module 'linkd.sharding' has no attribute {name!r}")
 
 
 def sweep_sharding(devices: Sequence[Any] | None = None) -> NamedSharding:
@@ -69,7 +81,7 @@ def place_batched(args, in_axes, sharding: NamedSharding):
 
     ``in_axes`` is a prefix of ``args`` as in :func:`jax.vmap` (None / 0 for a whole argument,
     or a matching tree). Raises :class:`~linkd.errors.ConfigError` if a batched leading size is
-    not a multiple of the device count (use :func:`sweep_sharded`, which pads and trims)."""
+    not a multiple of the device count (:func:`linkd.dynamics.sweep` pads and trims)."""
     k = _n_devices(sharding)
     split = sharding
     repl = NamedSharding(sharding.mesh, PartitionSpec())
@@ -86,7 +98,7 @@ def place_batched(args, in_axes, sharding: NamedSharding):
                 raise ConfigError(
                     "sweep size", S,
                     f"a multiple of the {k} devices of the mesh (pad to {padded_size(S, sharding)}: "
-                    "linkd.sharding.sweep_sharded does it and trims the outputs)",
+                    "linkd.dynamics.sweep(..., sharding=...) does it and trims the outputs)",
                     problem="cannot be split evenly",
                 )
             return jax.device_put(x, split)
@@ -98,46 +110,3 @@ def place_batched(args, in_axes, sharding: NamedSharding):
         jax.tree_util.tree_map(place_subtree, ax, arg, is_leaf=is_leaf) if not is_leaf(ax) else place_subtree(ax, arg)
         for ax, arg in zip(in_axes, args)
     )
-
-
-def _pad_leading(x, S_pad: int):
-    S = np.shape(x)[0]
-    if S == S_pad:
-        return x
-    idx = np.minimum(np.arange(S_pad), S - 1)  # repeat the last member: a valid, finite config
-    return x[idx]
-
-
-def sweep_sharded(params0, data, hyper, spec, key=None, *, batched=("hyper",), check=True, sharding=None):
-    """:func:`linkd.dynamics.sweep` across all devices (``sharding`` default :func:`sweep_sharding`),
-    for any sweep size S: batched inputs are padded to a multiple of the device count by repeating
-    the last member, and every output is trimmed back to S members (the padded members duplicate
-    a real one, so a divergence report names a real member)."""
-    from linkd import dynamics as D
-
-    sharding = sweep_sharding() if sharding is None else sharding
-    hyper = D.Hyper(*(np.asarray(h) if not isinstance(h, jax.Array) else h for h in hyper))
-    sizes = set()
-    if "hyper" in batched:
-        sizes |= {np.shape(h)[0] for h in hyper if np.ndim(h) >= 1}
-    for name, tree in (("params", params0), ("data", data), ("key", key)):
-        if name in batched:
-            sizes |= {np.shape(x)[0] for x in jax.tree_util.tree_leaves(tree)}
-    if len(sizes) != 1:
-        raise ConfigError("sweep", sorted(sizes), "every batched input must share one leading sweep size S")
-    S = sizes.pop()
-    S_pad = padded_size(S, sharding)
-    pad = lambda tree: jax.tree_util.tree_map(lambda x: _pad_leading(x, S_pad), tree)  # noqa: E731
-    if "hyper" in batched:
-        hyper = D.Hyper(*(_pad_leading(h, S_pad) if np.ndim(h) >= 1 else h for h in hyper))
-    if "params" in batched:
-        params0 = pad(params0)
-    if "data" in batched:
-        data = pad(data)
-    if "key" in batched:
-        key = pad(key)
-    tr = D.sweep(params0, data, hyper, spec, key, batched=batched, check=check, sharding=sharding)
-    if S_pad == S:
-        return tr
-    trim = lambda tree: jax.tree_util.tree_map(lambda x: x[:S], tree)  # noqa: E731
-    return D.Trajectory(tr.steps, trim(tr.coeffs), trim(tr.metrics), trim(tr.params), tr.bad_step[:S])

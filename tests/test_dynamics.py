@@ -1,5 +1,7 @@
 """The training engine: sweeps equal loops, one trace per shape, reproducible minibatches,
 divergence reporting, shape/memory refusals, recording layout, optimizers, deep-linear models."""
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,9 +49,10 @@ def test_vmapped_sweep_equals_loop_of_single_runs(family):
     assert sw.coeffs.shape[0] == 3
     for i in range(3):
         one = dynamics.simulate(w0, data, dynamics.Hyper(lr=float(lrs[i]), tau=float(taus[i]), alpha=float(alphas[i])), spec)
-        np.testing.assert_allclose(sw.coeffs[i], one.coeffs, rtol=1e-12, atol=1e-12)
+        member = sw.member(i)
+        np.testing.assert_allclose(member.coeffs, one.coeffs, rtol=1e-12, atol=1e-12)
         for k in one.metrics:
-            np.testing.assert_allclose(sw.metrics[k][i], one.metrics[k], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(member.metrics[k], one.metrics[k], rtol=1e-12, atol=1e-12)
 
 
 def test_sweep_over_seeds_of_the_init_equals_loop():
@@ -103,14 +106,20 @@ def test_diverging_learning_rate_raises_naming_the_first_bad_step():
     spec = dynamics.EngineSpec(steps=400, record_every=1)
     data = dynamics.Data(X, z)
     hyper = dynamics.Hyper(lr=2.6 / lam_max)
-    raw = dynamics.simulate(jnp.zeros(10), data, hyper, spec, check=False)
+    raw = dynamics.simulate(jnp.zeros(10), data, hyper, spec, check=False)  # check=False: runs any step
     loss = np.asarray(raw.metrics["train_loss"])
     limit = spec.blowup * (1 + abs(loss[0]))
     expected = int(np.flatnonzero(~np.isfinite(loss) | (loss > limit))[0])
+    assert int(raw.bad_step) == expected
     with pytest.raises(DivergenceError, match=f"diverged at step {expected} of 400") as e:
-        dynamics.simulate(jnp.zeros(10), data, hyper, spec)
+        dynamics.raise_if_bad(raw.bad_step, hyper, spec)
     assert e.value.step == expected and e.value.member is None
-    # in a sweep, the error names the member
+    # check=True refuses the step before running (one line naming the field, value and range)
+    X1 = X / np.sqrt(lam_max)  # λ_max = 1: the limit is exactly 2
+    with pytest.raises(ConfigError, match=r"^hyper.lr = 2.6: past the stability limit; allowed: 0 < hyper.lr < 2 \(2/L") as e:
+        dynamics.simulate(jnp.zeros(10), dynamics.Data(X1, z), dynamics.Hyper(lr=2.6), spec)
+    assert "\n" not in str(e.value)
+    # in a sweep (not refused up front), the error names the member
     with pytest.raises(DivergenceError, match="sweep member 1"):
         dynamics.sweep(jnp.zeros(10), data, dynamics.Hyper(lr=jnp.asarray([0.5, 2.6]) / lam_max), spec)
 
@@ -188,8 +197,8 @@ def test_alpha_mixture_and_switch_weighting():
     zs = X @ w
     hard = jnp.mean(losses.binary_soft_ce(zs, lab))
     kd = jnp.mean(losses.kd_binary(zs, z, 2.0))
-    before = dynamics.objective(w, X, z, lab, dynamics._cast_hyper(h, X.dtype), jnp.asarray(3), spec)
-    after = dynamics.objective(w, X, z, lab, dynamics._cast_hyper(h, X.dtype), jnp.asarray(5), spec)
+    before = dynamics.objective(w, X, z, lab, dynamics.cast_hyper(h, X.dtype), jnp.asarray(3), spec)
+    after = dynamics.objective(w, X, z, lab, dynamics.cast_hyper(h, X.dtype), jnp.asarray(5), spec)
     np.testing.assert_allclose(before, hard, rtol=1e-14)
     np.testing.assert_allclose(after, 0.25 * hard + 0.75 * kd, rtol=1e-14)
 
@@ -241,3 +250,148 @@ def test_deep_linear_trains_through_the_engine_and_keeps_W1_off_span():
     np.testing.assert_allclose(tr.params.layers[0] @ Q, p0.layers[0] @ Q, atol=1e-10)
     assert float(tr.metrics["train_loss"][-1]) < float(tr.metrics["train_loss"][0])
     np.testing.assert_allclose(tr.coeffs[-1], models.end_to_end(tr.params), atol=1e-13)
+
+
+# ---- engine core (issue 12) ---------------------------------------------------------------------
+
+
+def _core_problem(family, n=14, d=6, C=3, seed=2):
+    rng = np.random.default_rng(seed)
+    X = jnp.asarray(rng.standard_normal((n, d)) / np.sqrt(d))
+    if family == "multiclass":
+        z = X @ jnp.asarray(rng.standard_normal((d, C)))
+        lab = jnp.asarray(rng.integers(0, C, n).astype(np.int32))
+        w0 = jnp.asarray(0.3 * rng.standard_normal((d, C)))
+    else:
+        z = X @ jnp.asarray(rng.standard_normal(d))
+        lab = jnp.asarray((rng.standard_normal(n) > 0).astype(float)) if family == "binary" else z + jnp.asarray(rng.standard_normal(n))
+        w0 = jnp.asarray(0.3 * rng.standard_normal(d))
+    return X, z, lab, w0
+
+
+@pytest.mark.parametrize("family,tau,tau2,alpha,switch,targets", [
+    ("mse", 1.0, True, 0.3, None, True),
+    ("binary", 2.5, True, 0.4, 4, True),
+    ("binary", 0.5, False, 0.0, None, True),
+    ("multiclass", 0.7, True, 0.25, 5, True),
+    ("multiclass", 3.0, False, 0.6, None, True),
+    ("binary", 1.0, True, 1.0, None, False),  # hard labels only: Data(targets=None), alpha = 1
+    ("multiclass", 2.0, True, 1.0, 3, False),
+])
+def test_explicit_linear_gradient_equals_autodiff(family, tau, tau2, alpha, switch, targets):
+    """The engine's hand-written gradient Xᵀ(∂L/∂z) equals jax.grad of the objective in w, before
+    and after the switch step."""
+    X, z, lab, w0 = _core_problem(family)
+    spec = dynamics.EngineSpec(family=family, switch_step=switch, tau2_scale=tau2)
+    hyper = dynamics.cast_hyper(dynamics.Hyper(lr=0.7, tau=tau, alpha=alpha), X.dtype)
+    tg = dynamics.Targets(z if targets else None, lab)
+
+    @jax.jit
+    def both(w, t):
+        loss, g = dynamics.linear_grad(X @ w, X, tg, hyper, t, spec)
+        ref_loss, ref = jax.value_and_grad(dynamics.objective)(w, X, tg.targets, lab, hyper, t, spec)
+        return loss, g, ref_loss, ref
+
+    for t in (0, 9):
+        loss, g, ref_loss, ref = both(w0, jnp.asarray(t))
+        assert float(jnp.max(jnp.abs(ref))) > 1e-3
+        np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-13)
+
+
+def test_linear_path_equals_autodiff_trajectory():
+    """Whole trajectory (carried z, recording, test metrics): the linear path equals autodiff
+    through a depth-1 DeepLinear student (the same model as a pytree)."""
+    X, z, lab, w0 = _core_problem("multiclass")
+    data = dynamics.Data(X, z, lab, basis=jnp.eye(6)[:, :3], X_test=X[:4], targets_test=z[:4], labels_test=lab[:4])
+    spec = dynamics.EngineSpec(family="multiclass", steps=12, record_every=4, switch_step=5, tau2_scale=False)
+    hyper = dynamics.Hyper(lr=0.7, tau=0.6, alpha=0.3)
+    lin = dynamics.simulate(w0, data, hyper, spec)
+    auto = dynamics.simulate(models.DeepLinear((w0.T,)), data, hyper, spec, check=False)
+    assert list(lin.metrics) == list(auto.metrics) and len(lin.metrics) == 7
+    for k in lin.metrics:
+        np.testing.assert_allclose(lin.metrics[k], auto.metrics[k], rtol=1e-12, atol=1e-12, err_msg=k)
+    np.testing.assert_allclose(lin.coeffs, auto.coeffs, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(lin.params, models.end_to_end(auto.params), rtol=1e-12, atol=1e-12)
+
+
+def test_linear_step_reads_X_in_place_at_highest_precision():
+    """Compiled XLA:CPU program of the linear path: every product with X is one dot at HIGHEST
+    precision, Xᵀg contracts X's batch axis in place (no transpose or copy of X anywhere)."""
+    X, z, _ = problem(n=30, d=7)
+    spec = dynamics.EngineSpec(family="binary", steps=4, record_every=2)
+    lowered = dynamics._trajectory_jit.lower(jnp.zeros(7), dynamics.Data(X, z), dynamics.Hyper(lr=0.1), jax.random.key(0), spec)
+    stablehlo = [ln for ln in lowered.as_text().splitlines() if "dot_general" in ln]
+    assert stablehlo and all("precision = [HIGHEST, HIGHEST]" in ln for ln in stablehlo)
+    hlo = lowered.compile().as_text()
+    assert not re.search(r"= f64\[(30,7|7,30)\]\{[^}]*\} (copy|transpose)\(", hlo)
+    dots = [ln for ln in hlo.splitlines() if " dot(" in ln]
+    assert any("f64[7,1]" in ln and "lhs_contracting_dims={0}" in ln for ln in dots)  # Xᵀg, X in place
+    assert all("operand_precision={highest,highest}" in ln for ln in dots)
+
+
+def test_targets_shape_and_hard_label_only_training():
+    X, z, lab = problem()
+    spec = dynamics.EngineSpec(family="binary", steps=5, record_every=5)
+    with pytest.raises(ConfigError, match=r"^targets = shape \(16, 1\): wrong shape; allowed: shape \(16,\)"):
+        dynamics.simulate(jnp.zeros(10), dynamics.Data(X, z[:, None]), dynamics.Hyper(lr=0.5), spec)
+    with pytest.raises(ConfigError, match=r"^labels = shape \(16, 2\)"):
+        dynamics.simulate(jnp.zeros(10), dynamics.Data(X, z, jnp.stack([lab, lab], 1)), dynamics.Hyper(lr=0.5), spec)
+    with pytest.raises(ConfigError, match=r"^targets = shape \(16, 4\).*\(16, 3\)"):
+        dynamics.simulate(jnp.zeros((10, 3)), dynamics.Data(X, jnp.zeros((16, 4))), dynamics.Hyper(lr=0.5),
+                          dynamics.EngineSpec(family="multiclass", steps=2))
+    with pytest.raises(ConfigError, match=r"^targets = None: missing; allowed: teacher outputs"):
+        dynamics.simulate(jnp.zeros(10), dynamics.Data(X, None, lab), dynamics.Hyper(lr=0.5, alpha=0.5), spec)
+    # targets=None, alpha = 1: plain logistic regression on the labels (numpy reference)
+    hard = dynamics.simulate(jnp.zeros(10), dynamics.Data(X, targets=None, labels=lab), dynamics.Hyper(lr=0.5, alpha=1.0), spec)
+    Xn, y, w = np.asarray(X), np.asarray(lab), np.zeros(10)
+    for _ in range(5):
+        w = w - 0.5 * Xn.T @ (1.0 / (1.0 + np.exp(-Xn @ w)) - y) / len(y)
+    np.testing.assert_allclose(hard.params, w, rtol=1e-13, atol=1e-15)
+    assert set(hard.metrics) == {"train_loss", "train_error"}
+
+
+def _aligned_deep(X, N, sigma0):
+    """Balanced aligned rank-one deep-linear init along Σ̂'s top eigenvector (docs/theory.md §7)."""
+    sp = spectral.eigh_desc(X)
+    v = sp.basis[:, 0]
+    s = sigma0 ** (1.0 / N)
+    a = [jnp.eye(4)[:, j] for j in range(N - 1)]
+    layers = [s * jnp.outer(a[0], v)] + [s * jnp.outer(a[j + 1], a[j]) for j in range(N - 2)] + [s * a[-1][None, :]]
+    return models.DeepLinear(tuple(layers)), float(sp.eigvals[0])
+
+
+def test_lr_refused_past_the_stability_limit_for_multiclass_and_deep():
+    Xm, zm, _, w0 = _core_problem("multiclass", n=16, d=10)
+    lam = float(spectral.eigh_desc(Xm).eigvals[0])
+    spec = dynamics.EngineSpec(family="multiclass", steps=3, tau2_scale=True)
+    np.testing.assert_allclose(dynamics.lr_limit(w0, Xm, spec, tau=2.0)[0], 4.0 / lam, rtol=1e-12)  # L = λ/2
+    with pytest.raises(ConfigError, match=r"^hyper.lr = .*past the stability limit; allowed: 0 < hyper.lr < .*multiclass"):
+        dynamics.simulate(w0, dynamics.Data(Xm, zm), dynamics.Hyper(lr=4.1 / lam, tau=2.0), spec)
+    mom = dynamics.EngineSpec(family="multiclass", optimizer="momentum", steps=3)
+    np.testing.assert_allclose(dynamics.lr_limit(w0, Xm, mom, momentum=0.5)[0], 1.5 * 4.0 / lam, rtol=1e-12)
+    assert dynamics.lr_limit(w0, Xm, dynamics.EngineSpec(optimizer="adam")) is None
+    # deep: λ_max(JᵀJ/n) at a balanced aligned init is N λ σ0^(2-2/N) (the §7.2 per-mode ε < 2/N)
+    X, z, _ = problem()
+    for N, sigma0 in ((3, 1.7),):
+        p0, lam1 = _aligned_deep(X, N, sigma0)
+        spec = dynamics.EngineSpec(family="mse", steps=3)
+        limit, why = dynamics.lr_limit(p0, X, spec)
+        np.testing.assert_allclose(limit, 2.0 / (N * lam1 * sigma0 ** (2 - 2 / N)), rtol=1e-6)
+        assert "§7.2" in why
+        with pytest.raises(ConfigError, match=r"^hyper.lr = .*past the stability limit.*JᵀJ/n\) at the init \(depth"):
+            dynamics.simulate(p0, dynamics.Data(X, z), dynamics.Hyper(lr=1.05 * limit), spec)
+
+
+def test_trajectory_keeps_static_fields_and_gives_members():
+    tr = dynamics.Trajectory(np.array([0, 3, 6]), jnp.arange(12.0).reshape(2, 3, 2), {"train_loss": jnp.ones((2, 3))},
+                             jnp.zeros((2, 5)), jnp.asarray([-1, 4]), "eigen")
+    assert tr._replace(bad_step=tr.bad_step).path == "eigen"
+    mapped = jax.tree_util.tree_map(lambda x: 2 * x, tr)
+    assert mapped.path == "eigen" and list(mapped.steps) == [0, 3, 6]
+    np.testing.assert_array_equal(mapped.coeffs, 2 * tr.coeffs)
+    assert len(jax.tree_util.tree_leaves(tr)) == 4  # steps and path are static
+    one = tr.member(1)
+    assert one.path == "eigen" and list(one.steps) == [0, 3, 6] and int(one.bad_step) == 4
+    np.testing.assert_array_equal(one.coeffs, tr.coeffs[1])
+    assert dynamics.Trajectory(np.array([0]), None, {}, jnp.zeros(2), jnp.asarray(-1)).path == "plain"
