@@ -18,6 +18,7 @@ r"""Phuong–Lampert data geometry and risk bound (theory.md §1.4–1.5).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple, Sequence
 
 import jax
@@ -25,6 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import integrate
 from scipy.special import betaln, xlogy
+
+from linkd.dtypes import default_float
+from linkd.errors import ConfigError, InputError
 
 Array = jnp.ndarray
 
@@ -64,12 +68,14 @@ def angle_to_boundary(X: Array, w_star: Array) -> Array:
     X = jnp.asarray(X)
     w_star = jnp.asarray(w_star)
     if w_star.ndim != 1:
-        raise ValueError(f"w_star must be a 1-D array (d,); got shape {w_star.shape}")
+        raise InputError(f"angle_to_boundary: w_star must be a 1-D array (d,); got shape {w_star.shape}")
     if X.ndim not in (1, 2) or X.shape[-1] != w_star.shape[0]:
-        raise ValueError(f"X must have shape (n, d) or (d,) with d = {w_star.shape[0]}; got {X.shape}")
+        raise InputError(f"angle_to_boundary: X must have shape (n, d) or (d,) with d = {w_star.shape[0]}; "
+                         f"got shape {X.shape}")
     wn = jnp.linalg.norm(w_star)
     if _host_true(wn == 0.0):
-        raise ValueError("w_star must be nonzero (the teacher hyperplane is undefined)")
+        raise InputError("angle_to_boundary: w_star must be nonzero (the teacher hyperplane is undefined); "
+                         "got the zero vector")
     xn = jnp.linalg.norm(X, axis=-1)
     s = jnp.abs(X @ w_star) / (wn * jnp.where(xn > 0, xn, 1.0))
     return jnp.where(xn > 0, jnp.arcsin(jnp.clip(s, 0.0, 1.0)), 0.0)
@@ -82,7 +88,7 @@ def empirical_p(angles: Array) -> Callable[[Array], Array]:
     """
     a = jnp.sort(jnp.ravel(jnp.asarray(angles)))
     if a.shape[0] == 0:
-        raise ValueError("angles must be non-empty")
+        raise InputError("empirical_p: angles must be a non-empty array of angles in [0, pi/2]; got an empty array")
     N = a.shape[0]
 
     def p(theta):
@@ -113,21 +119,24 @@ def pl_bound(n, p_fn: Callable[[Array], Array], grid: int | Array = 2001) -> Arr
     """
     if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
         if grid < 2:
-            raise ValueError(f"grid must be an integer >= 2 or a 1-D array of angles; got {grid}")
+            raise InputError(f"pl_bound: grid must be an integer >= 2 or a 1-D array of angles; got {grid}")
         betas = jnp.linspace(0.0, HALF_PI, int(grid))
     else:
-        betas = jnp.asarray(grid, dtype=jnp.zeros(()).dtype)
+        betas = jnp.asarray(grid, dtype=default_float())
         if betas.ndim != 1 or betas.shape[0] < 1:
-            raise ValueError(f"grid must be an integer >= 2 or a non-empty 1-D array; got shape {betas.shape}")
+            raise InputError(f"pl_bound: grid must be an integer >= 2 or a non-empty 1-D array of angles; "
+                             f"got shape {betas.shape}")
         if _host_true(jnp.any((betas < 0) | (betas > HALF_PI))):
-            raise ValueError("grid angles must lie in [0, pi/2]")
+            raise InputError(f"pl_bound: grid angles must lie in [0, pi/2]; got min {float(jnp.min(betas))}, "
+                             f"max {float(jnp.max(betas))}")
     n_arr = jnp.asarray(n)
     if _host_true(jnp.any(n_arr < 0)):
-        raise ValueError(f"n must be >= 0; got {n}")
+        raise InputError(f"pl_bound: n must be >= 0 (a training-set size); got {n}")
     pb = jnp.asarray(p_fn(betas))
     pc = jnp.asarray(p_fn(HALF_PI - betas))
     if pb.shape != betas.shape or pc.shape != betas.shape:
-        raise ValueError("p_fn must be vectorised: p_fn(theta) must have the shape of theta")
+        raise InputError(f"pl_bound: p_fn must be vectorised (p_fn(theta) of the shape of theta); got shape "
+                         f"{pb.shape} for theta of shape {betas.shape}")
     nf = jnp.ravel(n_arr).astype(pc.dtype)
     vals = pb[None, :].astype(pc.dtype) + pc[None, :] ** nf[:, None]
     return jnp.minimum(jnp.min(vals, axis=1), 1.0).reshape(n_arr.shape)
@@ -166,7 +175,7 @@ def iso_gaussian_expected_risk(n, d):
     n_a, d_a = np.asarray(n), np.asarray(d)
     for name, v, lo in (("n", n_a, 0), ("d", d_a, 1)):
         if not np.issubdtype(v.dtype, np.integer) or np.any(v < lo):
-            raise ValueError(f"{name} must be an integer (array) >= {lo}; got {v!r}")
+            raise InputError(f"iso_gaussian_expected_risk: {name} must be an integer (array) >= {lo}; got {v!r}")
     out = np.vectorize(_iso_risk_scalar, otypes=[np.float64])(n_a, d_a)
     return float(out) if out.ndim == 0 else out
 
@@ -213,8 +222,6 @@ def geometry_risk(kind: str, d: int, phi, quadrature: int = 96, **params) -> np.
         def theta_of(u):
             return HALF_PI * u ** (1.0 / beta)
     else:
-        from linkd.errors import ConfigError
-
         raise ConfigError("kind", kind, "'margin_cone', 'power_law', 'isotropic'", "unknown geometry")
     u = lo[..., None] + (hi - lo)[..., None] * (0.5 * (xg + 1.0))
     tphi = np.tan(phi)[..., None]
@@ -231,7 +238,7 @@ def geometry_risk_table(kind: str, d: int, quadrature: int = 96, table: int = 32
         return None
     grid = np.linspace(0.0, HALF_PI, int(table))
     vals = geometry_risk(kind, d, grid, quadrature, **params)
-    dt = jnp.zeros(()).dtype
+    dt = default_float()
     return jnp.asarray(grid, dt), jnp.asarray(vals, dt)
 
 
@@ -286,32 +293,11 @@ def mc_learning_curve(
     at most ``max_floats`` input floats (``jax.lax.map`` with ``batch_size``).
     """
     w_star = jnp.asarray(w_star)
-    if w_star.ndim != 1:
-        raise ValueError(f"w_star must be a 1-D array (d,); got shape {w_star.shape}")
-    ns_arr = np.asarray(ns)
-    if ns_arr.ndim != 1 or not np.issubdtype(ns_arr.dtype, np.integer) or np.any(ns_arr < 1):
-        raise ValueError(f"ns must be a 1-D sequence of integers >= 1; got {ns!r}")
-    if not isinstance(n_sets, (int, np.integer)) or n_sets < 2:
-        raise ValueError(f"n_sets must be an integer >= 2; got {n_sets!r}")
-    if risk_fn is None and (not isinstance(n_test, (int, np.integer)) or n_test < 1):
-        raise ValueError(f"n_test must be an integer >= 1; got {n_test!r}")
-    d = w_star.shape[0]
+    ns_arr = _check_curve_args(w_star, ns, n_sets, n_test, exact=risk_fn is not None)
     n_max = int(ns_arr.max())
-    per_set = max(1, (1 if risk_fn is not None else int(n_test)) + n_max) * d
-    batch = int(max(1, min(n_sets, max_floats // per_set)))
-    dt = w_star.dtype
-
-    def one_set(k, n):
-        # n_max i.i.d. rows, rows i >= n zeroed: zero rows do not change the span, so
-        # P_n w* is exact and one compilation serves every n.
-        # training rows and fresh test rows from one call (one trace of sample_fn)
-        Z = sample_fn(k, n_max + (0 if risk_fn is not None else int(n_test)))
-        X = jnp.where((jnp.arange(n_max) < n)[:, None], Z[:n_max], 0.0)
-        w_hat = student_projection(X, w_star)
-        if risk_fn is not None:
-            return jnp.asarray(risk_fn(w_hat, w_star), dtype=dt)
-        Xt = Z[n_max:]
-        return jnp.mean((jnp.sign(Xt @ w_hat) != jnp.sign(Xt @ w_star)).astype(dt))
+    n_draw = 0 if risk_fn is not None else int(n_test)  # fresh test rows drawn per set
+    batch = int(max(1, min(n_sets, max_floats // ((max(n_draw, 1) + n_max) * w_star.shape[0]))))
+    one_set = _set_risk(sample_fn, w_star, n_max, n_draw, risk_fn)
 
     def per_n(args):
         i, n = args
@@ -320,8 +306,41 @@ def mc_learning_curve(
             risks = jax.vmap(one_set, in_axes=(0, None))(keys, n)
         else:
             risks = jax.lax.map(lambda k: one_set(k, n), keys, batch_size=batch)
-        return jnp.mean(risks), jnp.std(risks, ddof=1) / np.sqrt(n_sets)
+        return jnp.mean(risks), jnp.std(risks, ddof=1) / math.sqrt(n_sets)  # a weak float: keeps f32
 
     idx = jnp.arange(ns_arr.shape[0])
     means, ses = jax.jit(lambda a, b: jax.lax.map(per_n, (a, b)))(idx, jnp.asarray(ns_arr))
     return LearningCurve(ns_arr, means, ses)
+
+
+def _check_curve_args(w_star: Array, ns, n_sets, n_test, *, exact: bool) -> np.ndarray:
+    """Validate :func:`mc_learning_curve`'s arguments; returns ``ns`` as an integer numpy array."""
+    if w_star.ndim != 1:
+        raise InputError(f"mc_learning_curve: w_star must be a 1-D array (d,); got shape {w_star.shape}")
+    ns_arr = np.asarray(ns)
+    if ns_arr.ndim != 1 or not np.issubdtype(ns_arr.dtype, np.integer) or np.any(ns_arr < 1):
+        raise InputError(f"mc_learning_curve: ns must be a 1-D sequence of integers >= 1; got {ns!r}")
+    if not isinstance(n_sets, (int, np.integer)) or n_sets < 2:
+        raise InputError(f"mc_learning_curve: n_sets must be an integer >= 2; got {n_sets!r}")
+    if not exact and (not isinstance(n_test, (int, np.integer)) or n_test < 1):
+        raise InputError(f"mc_learning_curve: n_test must be an integer >= 1 (no risk_fn given); got {n_test!r}")
+    return ns_arr
+
+
+def _set_risk(sample_fn, w_star: Array, n_max: int, n_draw: int, risk_fn) -> Callable[[Array, Array], Array]:
+    """``one_set(key, n)``: the risk of :math:`P_nw_*` for one training set of the first n of ``n_max``
+    rows drawn by ``sample_fn`` (exact via ``risk_fn``, else on the ``n_draw`` rows drawn after them)."""
+    dt = w_star.dtype
+
+    def one_set(k, n):
+        # training rows and fresh test rows from one call (one trace of sample_fn); rows i >= n are
+        # zeroed: zero rows do not change the span, so P_n w* is exact and one compilation serves every n.
+        Z = sample_fn(k, n_max + n_draw)
+        X = jnp.where((jnp.arange(n_max) < n)[:, None], Z[:n_max], 0.0)
+        w_hat = student_projection(X, w_star)
+        if risk_fn is not None:
+            return jnp.asarray(risk_fn(w_hat, w_star), dtype=dt)
+        Xt = Z[n_max:]
+        return jnp.mean((jnp.sign(Xt @ w_hat) != jnp.sign(Xt @ w_star)).astype(dt))
+
+    return one_set

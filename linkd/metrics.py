@@ -22,6 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import rel_entr
+from numpy.typing import ArrayLike
+
+from linkd.dtypes import default_float
+from linkd.errors import InputError
 
 Array = jnp.ndarray
 
@@ -49,22 +53,22 @@ __all__ = [
 _BINARY = ("logits", "probs")
 
 
-def _check_binary(binary: str) -> None:
+def _check_binary(binary: str, fn: str) -> None:
     if binary not in _BINARY:
-        raise ValueError(f"binary must be one of {_BINARY}; got {binary!r}")
+        raise InputError(f"{fn}: binary must be one of {_BINARY}; got {binary!r}")
 
 
 def predicted_class(a: Array, binary: str = "logits") -> Array:
     """Top-1 class: argmax over the last axis for (n, C); for 1-D input, 1{z > 0}
     (``binary="logits"``) or 1{p > 1/2} (``binary="probs"``)."""
-    _check_binary(binary)
+    _check_binary(binary, "predicted_class")
     a = jnp.asarray(a)
     if a.ndim == 1:
         thr = 0.0 if binary == "logits" else 0.5
         return (a > thr).astype(jnp.int32)
     if a.ndim == 2:
         return jnp.argmax(a, axis=-1).astype(jnp.int32)
-    raise ValueError(f"predictions must have shape (n,) (binary) or (n, C); got {a.shape}")
+    raise InputError(f"predicted_class: predictions must have shape (n,) (binary) or (n, C); got shape {a.shape}")
 
 
 def top1_agreement(p_or_logits_T: Array, p_or_logits_S: Array, binary: str = "logits") -> Array:
@@ -74,27 +78,30 @@ def top1_agreement(p_or_logits_T: Array, p_or_logits_S: Array, binary: str = "lo
     (``binary="probs"``, class = p > 1/2)."""
     a, b = jnp.asarray(p_or_logits_T), jnp.asarray(p_or_logits_S)
     if a.shape != b.shape:
-        raise ValueError(f"teacher and student predictions must have the same shape; got {a.shape} and {b.shape}")
+        raise InputError(f"top1_agreement: p_or_logits_T and p_or_logits_S must have the same shape (n,) or (n, C); "
+                         f"got {a.shape} and {b.shape}")
+    _check_binary(binary, "top1_agreement")
     ya, yb = predicted_class(a, binary), predicted_class(b, binary)
-    return jnp.mean((ya == yb).astype(jnp.zeros(()).dtype))
+    return jnp.mean((ya == yb).astype(default_float()))
 
 
-def _as_categorical(p: Array) -> Array:
+def _as_categorical(p: Array, name: str) -> Array:
     p = jnp.asarray(p)
     if p.ndim == 1:  # Bernoulli: P(class 1) → (n, 2)
         return jnp.stack([1.0 - p, p], axis=-1)
     if p.ndim == 2:
         return p
-    raise ValueError(f"probabilities must have shape (n,) (binary) or (n, C); got {p.shape}")
+    raise InputError(f"kl_teacher_student: {name} must be probabilities of shape (n,) (binary) or (n, C); "
+                     f"got shape {p.shape}")
 
 
 def kl_teacher_student(pT: Array, pS: Array) -> Array:
     r"""Average predictive KL :math:`\frac1n\sum_i\mathrm{KL}(p_T(\cdot|x_i)\,\|\,p_S(\cdot|x_i))`
     (Stanton et al. Eq. 3; evaluate at temperature 1). Probabilities in: (n, C) or (n,) Bernoulli.
     :math:`0\log 0 = 0`; +inf where p_S = 0 < p_T."""
-    a, b = _as_categorical(pT), _as_categorical(pS)
+    a, b = _as_categorical(pT, "pT"), _as_categorical(pS, "pS")
     if a.shape != b.shape:
-        raise ValueError(f"pT and pS must have the same shape; got {a.shape} and {b.shape}")
+        raise InputError(f"kl_teacher_student: pT and pS must have the same shape; got {a.shape} and {b.shape}")
     return jnp.mean(jnp.sum(rel_entr(a, b), axis=-1))
 
 
@@ -115,11 +122,11 @@ def guo_kl(pT: Array, pS: Array) -> Array:
     return 10.0 * kl_student_teacher(pT, pS)
 
 
-def _stack(members) -> Array:
+def _stack(members, fn: str) -> Array:
     z = jnp.stack([jnp.asarray(m) for m in members]) if isinstance(members, (list, tuple)) else jnp.asarray(members)
     if z.ndim not in (2, 3):
-        raise ValueError(
-            "members must be a sequence of m arrays of shape (n,) or (n, C), or one array (m, n) / (m, n, C); "
+        raise InputError(
+            f"{fn}: logits must be a sequence of m arrays of shape (n,) or (n, C), or one array (m, n) / (m, n, C); "
             f"got stacked shape {z.shape}"
         )
     return z
@@ -130,14 +137,14 @@ def ensemble_probs(logits: Sequence[Array] | Array, tau: float = 1.0) -> Array:
 
     ``logits``: m members, stacked (m, n, C) or a sequence of (n, C); binary members (n,) (stacked
     (m, n)) use :math:`\sigma` and return P(class 1) of shape (n,)."""
-    z = _stack(logits) / tau
+    z = _stack(logits, "ensemble_probs") / tau
     p = jax.nn.sigmoid(z) if z.ndim == 2 else jax.nn.softmax(z, axis=-1)
     return jnp.mean(p, axis=0)
 
 
 def ensemble_logits(logits: Sequence[Array] | Array) -> Array:
     r"""Logit-averaged ensemble (Guo et al.): :math:`z_T = \frac1m\sum_k z_k` (apply softmax/σ yourself)."""
-    return jnp.mean(_stack(logits), axis=0)
+    return jnp.mean(_stack(logits, "ensemble_logits"), axis=0)
 
 
 def _logit(p: Array) -> Array:
@@ -158,7 +165,8 @@ def logit_confidence(pT: Array, pS: Array, logits: bool = False) -> tuple[Array,
     """
     a, b = jnp.asarray(pT), jnp.asarray(pS)
     if a.shape != b.shape or a.ndim not in (1, 2):
-        raise ValueError(f"pT and pS must have the same shape (n,) or (n, C); got {a.shape} and {b.shape}")
+        raise InputError(f"logit_confidence: pT and pS must have the same shape (n,) or (n, C); "
+                         f"got {a.shape} and {b.shape}")
     if a.ndim == 1:
         yhat = predicted_class(a, "logits" if logits else "probs")
         sgn = 2.0 * yhat.astype(a.dtype) - 1.0
@@ -204,11 +212,12 @@ def confidence_scatter(pT: Array, pS: Array, bins: int = 20, logits: bool = Fals
     from the paper).
     """
     if not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ValueError(f"bins must be an integer >= 1; got {bins!r}")
+        raise InputError(f"confidence_scatter: bins must be an integer >= 1; got {bins!r}")
     x, y = logit_confidence(pT, pS, logits=logits)
     n = x.shape[0]
     if n < 2:
-        raise ValueError(f"need at least 2 examples for a least-squares slope; got {n}")
+        raise InputError(f"confidence_scatter: pT and pS need at least 2 examples (rows) for a least-squares "
+                         f"slope; got {n}")
     xc, yc = x - jnp.mean(x), y - jnp.mean(y)
     sxx = jnp.sum(xc * xc)
     slope = jnp.where(sxx > 0, jnp.sum(xc * yc) / jnp.where(sxx > 0, sxx, 1.0), jnp.nan)
@@ -222,18 +231,19 @@ def confidence_scatter(pT: Array, pS: Array, bins: int = 20, logits: bool = Fals
     return ConfidenceScatter(x, y, slope, intercept, bin_x, bin_y)
 
 
-def mutual_info_discrete(a: Array, b: Array) -> float:
+def mutual_info_discrete(a: ArrayLike, b: ArrayLike) -> float:
     r"""Plug-in mutual information of two label sequences, in nats (= sklearn ``mutual_info_score``):
     :math:`\sum_{ij} p_{ij}\log\frac{p_{ij}}{p_i\,p_j}` from the contingency table. Host numpy;
     labels may be any hashable integer/str values. Guo et al.'s "mis" = MI(top1_T, top1_S)."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.ndim != 1 or a.shape != b.shape or a.shape[0] == 0:
-        raise ValueError(f"a and b must be non-empty 1-D arrays of the same length; got {a.shape} and {b.shape}")
-    _, ia = np.unique(a, return_inverse=True)
-    _, ib = np.unique(b, return_inverse=True)
+    la, lb = np.asarray(a), np.asarray(b)
+    if la.ndim != 1 or la.shape != lb.shape or la.shape[0] == 0:
+        raise InputError(f"mutual_info_discrete: a and b must be non-empty 1-D label arrays of the same length; "
+                         f"got shapes {la.shape} and {lb.shape}")
+    _, ia = np.unique(la, return_inverse=True)
+    _, ib = np.unique(lb, return_inverse=True)
     table = np.zeros((ia.max() + 1, ib.max() + 1))
     np.add.at(table, (ia.ravel(), ib.ravel()), 1.0)
-    pij = table / a.shape[0]
+    pij = table / la.shape[0]
     pi, pj = pij.sum(axis=1, keepdims=True), pij.sum(axis=0, keepdims=True)
     nz = pij > 0
     mi = float(np.sum(pij[nz] * (np.log(pij[nz]) - np.log((pi @ pj)[nz]))))
@@ -247,7 +257,8 @@ def attention_map(w: Array, X: Array) -> Array:
     stand-in for Guo et al.'s class-summed CAM)."""
     w, X = jnp.asarray(w), jnp.asarray(X)
     if X.ndim != 2 or w.ndim not in (1, 2) or w.shape[0] != X.shape[1]:
-        raise ValueError(f"need X (n, d) and w (d,) or (d, C) with matching d; got X {X.shape}, w {w.shape}")
+        raise InputError(f"attention_map: need X of shape (n, d) and w of shape (d,) or (d, C) with matching d; "
+                         f"got X {X.shape}, w {w.shape}")
     if w.ndim == 1:
         return jnp.abs(X * w[None, :])
     return jnp.sum(jnp.abs(X[:, :, None] * w[None, :, :]), axis=-1)
@@ -265,24 +276,24 @@ def attention_masks(A: Array, k: int | None = None, thr: float = 0.4) -> Array:
     """
     A = jnp.asarray(A)
     if A.ndim != 2:
-        raise ValueError(f"attributions must have shape (n, d); got {A.shape}")
+        raise InputError(f"attention_masks: A (attributions) must have shape (n, d); got shape {A.shape}")
     if k is not None:
         if not isinstance(k, (int, np.integer)) or not 1 <= k <= A.shape[1]:
-            raise ValueError(f"k must be an integer in [1, d={A.shape[1]}]; got {k!r}")
+            raise InputError(f"attention_masks: k must be None or an integer in [1, d={A.shape[1]}]; got {k!r}")
         _, idx = jax.lax.top_k(A, int(k))
         return jnp.zeros(A.shape, bool).at[jnp.arange(A.shape[0])[:, None], idx].set(True)
     if not 0.0 <= thr < 1.0:
-        raise ValueError(f"thr must be in [0, 1); got {thr!r}")
+        raise InputError(f"attention_masks: thr must be in [0, 1); got {thr!r}")
     lo, hi = jnp.min(A, axis=1, keepdims=True), jnp.max(A, axis=1, keepdims=True)
     span = hi - lo
     norm = jnp.where(span > 0, (A - lo) / jnp.where(span > 0, span, 1.0), 0.0)
     return norm > thr
 
 
-def _masks_pair(A1, A2, k, thr):
+def _masks_pair(A1, A2, k, thr, fn: str):
     A1, A2 = jnp.asarray(A1), jnp.asarray(A2)
     if A1.shape != A2.shape:
-        raise ValueError(f"A1 and A2 must have the same shape; got {A1.shape} and {A2.shape}")
+        raise InputError(f"{fn}: A1 and A2 must have the same shape (n, d); got {A1.shape} and {A2.shape}")
     return attention_masks(A1, k, thr), attention_masks(A2, k, thr)
 
 
@@ -290,16 +301,16 @@ def attention_iou(A1: Array, A2: Array, k: int | None = None, thr: float = 0.4) 
     r"""Batch IoU of attention masks :math:`\sum(m_1\wedge m_2)/\sum(m_1\vee m_2)` summed over all
     examples and features (Guo et al.'s per-batch IoU). Masks from :func:`attention_masks`
     (top-k if ``k`` else min–max normalise and threshold ``thr``). Both masks empty → 1."""
-    m1, m2 = _masks_pair(A1, A2, k, thr)
-    inter = jnp.sum(m1 & m2).astype(jnp.zeros(()).dtype)
+    m1, m2 = _masks_pair(A1, A2, k, thr, "attention_iou")
+    inter = jnp.sum(m1 & m2).astype(default_float())
     union = jnp.sum(m1 | m2).astype(inter.dtype)
     return jnp.where(union > 0, inter / jnp.where(union > 0, union, 1.0), 1.0)
 
 
 def attention_iou_per_example(A1: Array, A2: Array, k: int | None = None, thr: float = 0.4) -> Array:
     """IoU of each example's pair of masks, shape (n,) (1 where both masks are empty)."""
-    m1, m2 = _masks_pair(A1, A2, k, thr)
-    inter = jnp.sum(m1 & m2, axis=1).astype(jnp.zeros(()).dtype)
+    m1, m2 = _masks_pair(A1, A2, k, thr, "attention_iou_per_example")
+    inter = jnp.sum(m1 & m2, axis=1).astype(default_float())
     union = jnp.sum(m1 | m2, axis=1).astype(inter.dtype)
     return jnp.where(union > 0, inter / jnp.where(union > 0, union, 1.0), 1.0)
 
@@ -312,7 +323,7 @@ def affinity(acc_aug, acc_clean):
     except jax.errors.ConcretizationTypeError:
         bad = False
     if bad:
-        raise ValueError(f"acc_clean must be > 0; got {acc_clean}")
+        raise InputError(f"affinity: acc_clean must be > 0 (an accuracy on clean data); got {acc_clean}")
     return acc_aug / acc_clean
 
 
@@ -322,7 +333,8 @@ def disagreement_risk(w: Array, w_star: Array, X_test: Array) -> Array:
     (→ (k,)). A zero score counts as its own sign (0), so w = 0 disagrees everywhere w_* ≠ 0."""
     w, w_star, X = jnp.asarray(w), jnp.asarray(w_star), jnp.asarray(X_test)
     if X.ndim != 2 or w_star.shape != (X.shape[1],) or w.shape[-1] != X.shape[1] or w.ndim not in (1, 2):
-        raise ValueError(f"need X_test (m, d), w_star (d,), w (d,) or (k, d); got {X.shape}, {w_star.shape}, {w.shape}")
+        raise InputError(f"disagreement_risk: need X_test (m, d), w_star (d,) and w (d,) or (k, d) with matching d; "
+                         f"got X_test {X.shape}, w_star {w_star.shape}, w {w.shape}")
     s_star = jnp.sign(X @ w_star)
     if w.ndim == 1:
         return jnp.mean((jnp.sign(X @ w) != s_star).astype(X.dtype))

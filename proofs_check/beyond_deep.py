@@ -78,6 +78,7 @@ def _matrix_gf(X, Y, layers0, times):
 def _prod(Ws, eye: int | None = None):
     """W_k ⋯ W_1 of a list [W_1, ..., W_k] (identity of size ``eye`` if empty)."""
     if not Ws:
+        assert eye is not None, "_prod: an empty product needs its size (eye)"
         return np.eye(eye)
     M = Ws[0]
     for W in Ws[1:]:

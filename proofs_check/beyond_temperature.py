@@ -55,6 +55,7 @@ def _measure(seed: int, C: int, symmetric: bool, taus: tuple):
     spec = dynamics.EngineSpec(family="multiclass", steps=STEPS, tau2_scale=True)
     d = dynamics.Data(jnp.asarray(X), jnp.asarray(X @ W_T), basis=jnp.asarray(V))
     tr = dynamics.sweep(jnp.zeros((D, C)), d, dynamics.Hyper(lr=lr, tau=jnp.asarray(taus)), spec)
+    assert tr.coeffs is not None  # a basis was given, so the engine records eigen-coefficients
     return np64(closed_form.centred_progress(tr.coeffs, V.T @ W_T))
 
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from linkd import data, dynamics, metrics
-from proofs_check._common import cached, key, np64, pick, sim
+from proofs_check._common import cached, key, pick, sim
 from proofs_check.registry import qualitative, register
 
 P = "guo"
@@ -28,8 +28,8 @@ def _experiment(size):
     X = data.gaussian_design(k[0], n, lam)
     Xt = data.gaussian_design(k[1], n_test, lam)
     W_star = data.multiclass_teacher(k[2], d, C, scale=3.0)
-    y = data.multiclass_hard_labels(k[3], X, W_star, flip=0.2)
-    yt = data.multiclass_hard_labels(None, Xt, W_star)
+    y = data.multiclass_hard_labels(X, W_star, flip=0.2, key=k[3])
+    yt = data.multiclass_hard_labels(Xt, W_star)
     W0 = jnp.zeros((d, C))
     zeros = jnp.zeros((n, C))
     lr = dynamics.default_lr(X, "multiclass", fraction=0.5)

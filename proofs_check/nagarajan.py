@@ -344,7 +344,7 @@ def _conf_run(case, seed):
     lam = data.power_law_spectrum(d, 1.0)
     X = data.gaussian_design(k1, n, lam)
     Xt = data.gaussian_design(k4, CONF_NTEST, lam)
-    y = 2.0 * data.binary_hard_labels(k3, X, data.linear_teacher(k2, lam), flip=CONF_FLIP) - 1.0
+    y = 2.0 * data.binary_hard_labels(X, data.linear_teacher(k2, lam), flip=CONF_FLIP, key=k3) - 1.0
     lr = 0.9 / float(eig(X)[0][0])
     w_T = sim(jnp.zeros(d), X, CONF_MARGIN * y, lr, CONF_T).params
     zT = X @ w_T
@@ -427,7 +427,7 @@ def _two_level():
     U = np64(data.random_orthogonal(k1, n))
     V = np64(data.random_orthogonal(k2, d))[:, :n]
     X = U @ np.diag(np.sqrt(n * lam)) @ V.T
-    y = 2.0 * np64(data.binary_hard_labels(k3, X, data.linear_teacher(k3, d), flip=0.2)) - 1.0
+    y = 2.0 * np64(data.binary_hard_labels(X, data.linear_teacher(k3, d), flip=0.2, key=k3)) - 1.0
     lr = 0.9 / l1
     w_T = sim(jnp.zeros(d), X, y, lr, T).params
     w_S = sim(jnp.zeros(d), X, X @ w_T, lr, t).params

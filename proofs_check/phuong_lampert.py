@@ -423,7 +423,7 @@ def geometry_exact_risk(size="fast", corrupt=None):
                                                       "geometries": [f"{r[0]} {r[1]}" for r in rows], "se": se})
 
 
-P_GEOMS = (("margin_cone", {"psi_max": 5 * math.pi / 12}), ("power_law", {"beta": 2.0}), ("isotropic", {}))
+P_GEOMS: tuple[tuple[str, dict[str, float]], ...] = (("margin_cone", {"psi_max": 5 * math.pi / 12}), ("power_law", {"beta": 2.0}), ("isotropic", {}))
 P_THETAS = (0.2, 0.5, 0.9, 1.3)
 
 

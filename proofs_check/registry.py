@@ -30,6 +30,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from linkd.dtypes import x64_enabled
+from linkd.errors import InputError
+
 KINDS = ("exact", "bound", "monotone", "qualitative")
 GATING_KINDS = ("exact", "bound", "monotone")  # a failure of these makes `linkd check` exit 1
 SIZES = ("fast", "full")
@@ -232,12 +235,18 @@ class Claim:
     breakers: tuple = ()
 
     def __post_init__(self):
+        # A claim author's mistake in register(...): refused at import time, naming the claim and field.
         if self.kind not in KINDS:
-            raise ValueError(f"claim {self.id}: kind = {self.kind!r}; allowed: {KINDS}")
+            raise InputError(f"register: claim {self.id}: kind = {self.kind!r}; allowed: {KINDS}")
         if self.kind != "qualitative" and self.tolerance is None:
-            raise ValueError(f"claim {self.id}: a {self.kind} claim needs a tolerance")
+            raise InputError(f"register: claim {self.id}: tolerance = None; a claim of kind {self.kind!r} needs a number")
         if not self.tolerance_reason:
-            raise ValueError(f"claim {self.id}: state why the tolerance is what it is (tolerance_reason)")
+            raise InputError(f"register: claim {self.id}: tolerance_reason = {self.tolerance_reason!r}; "
+                             "state why the tolerance is what it is (a non-empty string)")
+
+    def _failed(self, note: str) -> ClaimResult:
+        return ClaimResult(None, None, float("nan"), False, {}, note,
+                           "not reproduced" if self.kind == "qualitative" else None)
 
     @property
     def gating(self) -> bool:
@@ -246,18 +255,16 @@ class Claim:
     def run(self, size: str = "fast", corrupt: Callable | None = None) -> dict:
         """Run the claim and return its record (exceptions become a failed record with a note)."""
         if size not in SIZES:
-            raise ValueError(f"size = {size!r}; allowed: {SIZES}")
+            raise InputError(f"Claim.run: size = {size!r}; allowed: {SIZES}")
         t0 = time.perf_counter()
         token = _ACTIVE.set(corrupt)
         try:
             _require_x64()
             res = self.function(size=size, corrupt=corrupt)
-            if not isinstance(res, ClaimResult):
-                raise TypeError(f"claim function returned {type(res).__name__}, not ClaimResult")
+            if not isinstance(res, ClaimResult):  # a bug in the claim function: a failed record
+                res = self._failed(f"error: claim function returned {type(res).__name__}, not ClaimResult")
         except Exception as e:  # a crash is a failure of the claim, reported, not a crash of the runner
-            msg = " ".join(str(e).split())[:400]
-            res = ClaimResult(None, None, float("nan"), False, {}, f"error: {type(e).__name__}: {msg}",
-                              "not reproduced" if self.kind == "qualitative" else None)
+            res = self._failed(f"error: {type(e).__name__}: {' '.join(str(e).split())[:400]}")
         finally:
             _ACTIVE.reset(token)
         seconds = time.perf_counter() - t0
@@ -283,9 +290,7 @@ class Claim:
 
 
 def _require_x64():
-    import jax
-
-    if not jax.config.jax_enable_x64:
+    if not x64_enabled():
         raise RuntimeError("float64 is off: call jax.config.update('jax_enable_x64', True) first "
                            "(the runner does this)")
 
@@ -296,7 +301,7 @@ def register(*, id: str, paper: str, statement: str, kind: str, tolerance: float
 
     def deco(fn):
         if id in _REGISTRY:
-            raise ValueError(f"claim id {id!r} is registered twice")
+            raise InputError(f"register: id = {id!r} is registered twice; allowed: an id not yet registered")
         brk = tuple(breakers)
         if kind == "monotone" and REVERSE_ORDER not in brk:
             brk = brk + (REVERSE_ORDER,)

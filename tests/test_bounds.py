@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import beta as beta_dist
 
-from linkd import bounds as B
+from linkd import bounds, data
 from linkd import closed_form as cf
-from linkd import data as D
+from linkd.errors import InputError
 
 
 def _unit(d, k=0):
@@ -24,22 +24,22 @@ def _unit(d, k=0):
 def test_angle_to_boundary_hand_cases():
     w = jnp.array([2.0, 0.0, 0.0])
     X = jnp.array([[3.0, 0.0, 0.0], [0.0, 1.0, -1.0], [1.0, 1.0, 0.0], [-1.0, 0.0, math.sqrt(3.0)], [0.0, 0.0, 0.0]])
-    got = np.asarray(B.angle_to_boundary(X, w))
+    got = np.asarray(bounds.angle_to_boundary(X, w))
     np.testing.assert_allclose(got, [math.pi / 2, 0.0, math.pi / 4, math.pi / 6, 0.0], atol=1e-12)
-    assert float(B.angle_to_boundary(X[2], w)) == pytest.approx(math.pi / 4)
+    assert float(bounds.angle_to_boundary(X[2], w)) == pytest.approx(math.pi / 4)
     # scale invariant in x and in w*
-    np.testing.assert_allclose(np.asarray(B.angle_to_boundary(-7.0 * X, 0.1 * w)), got, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(bounds.angle_to_boundary(-7.0 * X, 0.1 * w)), got, atol=1e-12)
 
 
 def test_angle_of_margin_cone_samples_respects_margin():
     w = _unit(6)
-    X = D.margin_cone(jax.random.key(0), 2000, w, math.pi / 3)
-    th = np.asarray(B.angle_to_boundary(X, w))
+    X = data.margin_cone(jax.random.key(0), 2000, w, math.pi / 3)
+    th = np.asarray(bounds.angle_to_boundary(X, w))
     assert th.min() >= math.pi / 6 - 1e-12 and th.max() <= math.pi / 2 + 1e-12
 
 
 def test_empirical_p_hand_values_and_vectorised():
-    p = B.empirical_p(jnp.array([0.5, 0.2, 0.1, 0.2]))
+    p = bounds.empirical_p(jnp.array([0.5, 0.2, 0.1, 0.2]))
     np.testing.assert_allclose(np.asarray(p(jnp.array([0.0, 0.1, 0.15, 0.2, 0.49, 0.5, 2.0]))),
                                [0.0, 0.25, 0.25, 0.75, 0.75, 1.0, 1.0])
     assert p(jnp.zeros((3, 2))).shape == (3, 2)
@@ -48,75 +48,75 @@ def test_empirical_p_hand_values_and_vectorised():
 
 def test_iso_gaussian_p_matches_data_and_samples():
     th = jnp.linspace(0.0, math.pi / 2, 7)
-    np.testing.assert_allclose(np.asarray(B.iso_gaussian_p(th, 20)), np.asarray(D.isotropic_p(th, 20)), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(bounds.iso_gaussian_p(th, 20)), np.asarray(data.isotropic_p(th, 20)), atol=1e-12)
     X = jax.random.normal(jax.random.key(1), (40_000, 5))
-    pe = B.empirical_p(B.angle_to_boundary(X, _unit(5)))
-    np.testing.assert_allclose(np.asarray(pe(th)), np.asarray(B.iso_gaussian_p(th, 5)), atol=0.01)
+    pe = bounds.empirical_p(bounds.angle_to_boundary(X, _unit(5)))
+    np.testing.assert_allclose(np.asarray(pe(th)), np.asarray(bounds.iso_gaussian_p(th, 5)), atol=0.01)
 
 
 # ------------------------------------------------------------------------------ the bound
 def test_bound_margin_cone_is_exactly_two_to_minus_n():
-    p = lambda t: D.margin_cone_p(t, math.pi / 3)  # noqa: E731
+    p = lambda t: data.margin_cone_p(t, math.pi / 3)  # noqa: E731
     n = jnp.arange(1, 13)
     exact = 2.0 ** -np.arange(1, 13)
     # 3001 points put β = π/6 on the grid: the minimum is attained exactly
-    np.testing.assert_allclose(np.asarray(B.pl_bound(n, p, grid=3001)), exact, rtol=1e-12)
-    np.testing.assert_allclose(np.asarray(B.pl_bound(n, p, grid=jnp.array([0.1, math.pi / 6, 1.0]))), exact, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(bounds.pl_bound(n, p, grid=3001)), exact, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(bounds.pl_bound(n, p, grid=jnp.array([0.1, math.pi / 6, 1.0]))), exact, rtol=1e-12)
     # the default 2001-point grid misses π/6 by < 1e-3 rad: a valid (larger) bound within 1.3%
-    default = np.asarray(B.pl_bound(n, p))
+    default = np.asarray(bounds.pl_bound(n, p))
     assert np.all(default >= exact * (1 - 1e-12)) and np.all(default <= 1.013 * exact)
 
 
 def test_bound_shapes_monotone_and_capped():
-    p = lambda t: D.power_law_angle_p(t, 0.7)  # noqa: E731
+    p = lambda t: data.power_law_angle_p(t, 0.7)  # noqa: E731
     n = jnp.arange(1, 40).reshape(3, 13)
-    b = np.asarray(B.pl_bound(n, p))
+    b = np.asarray(bounds.pl_bound(n, p))
     assert b.shape == (3, 13)
     assert np.all(np.diff(b.ravel()) <= 0) and np.all(b <= 1.0)
-    assert np.ndim(B.pl_bound(5, p)) == 0
+    assert np.ndim(bounds.pl_bound(5, p)) == 0
     # n = 0: p(β) + 1 ≥ 1 → capped at 1
-    assert float(B.pl_bound(0, p)) == 1.0
+    assert float(bounds.pl_bound(0, p)) == 1.0
 
 
 @given(st.floats(0.3, 3.0), st.integers(2, 500))
 def test_power_law_bound_rate(beta, n):
-    p = lambda t: D.power_law_angle_p(t, beta)  # noqa: E731
+    p = lambda t: data.power_law_angle_p(t, beta)  # noqa: E731
     gamma = min(math.pi / 2, math.pi / (2 * beta * n) * math.log(n))
     u = 2 * gamma / math.pi
     rate = u**beta + (1 - u) ** (beta * n)
     # with γ on the grid the bound is at most the rate; the default grid is within 0.1%
     grid = jnp.sort(jnp.append(jnp.linspace(0.0, math.pi / 2, 2001), gamma))
-    assert float(B.pl_bound(n, p, grid=grid)) <= rate + 1e-15
-    assert float(B.pl_bound(n, p)) <= rate * 1.001 + 1e-15
+    assert float(bounds.pl_bound(n, p, grid=grid)) <= rate + 1e-15
+    assert float(bounds.pl_bound(n, p)) <= rate * 1.001 + 1e-15
 
 
 def test_isotropic_bound_is_vacuous():
-    b = np.asarray(B.pl_bound(jnp.array([1, 5, 19, 100]), lambda t: B.iso_gaussian_p(t, 20)))
+    b = np.asarray(bounds.pl_bound(jnp.array([1, 5, 19, 100]), lambda t: bounds.iso_gaussian_p(t, 20)))
     assert np.all(b > 0.95)
 
 
 # ------------------------------------------------------------------------------ exact isotropic risk
 def test_iso_expected_risk_reference_values():
-    got = B.iso_gaussian_expected_risk(np.array([1, 5, 10, 19]), 20)
+    got = bounds.iso_gaussian_expected_risk(np.array([1, 5, 10, 19]), 20)
     # theory.md §6 numbers (4 digits, partly from Monte Carlo); the quadrature gives
     # .44150, .33780, .25000 (exact: Beta(5,5) is symmetric), .05850
     np.testing.assert_allclose(got, [0.4415, 0.3379, 0.2501, 0.0584], atol=2e-4)
     assert got[2] == pytest.approx(0.25, abs=1e-12)
     # symmetry B(n/2, (d-n)/2) ↔ B((d-n)/2, n/2): R(n) + R(d-n) = 1/2
     assert got[0] + got[3] == pytest.approx(0.5, abs=1e-12)
-    assert B.iso_gaussian_expected_risk(20, 20) == 0.0 and B.iso_gaussian_expected_risk(25, 20) == 0.0
-    assert B.iso_gaussian_expected_risk(0, 20) == 0.5
-    assert np.all(np.diff(B.iso_gaussian_expected_risk(np.arange(0, 21), 20)) < 0)
+    assert bounds.iso_gaussian_expected_risk(20, 20) == 0.0 and bounds.iso_gaussian_expected_risk(25, 20) == 0.0
+    assert bounds.iso_gaussian_expected_risk(0, 20) == 0.5
+    assert np.all(np.diff(bounds.iso_gaussian_expected_risk(np.arange(0, 21), 20)) < 0)
 
 
 @given(st.integers(2, 60), st.data())
-def test_iso_expected_risk_vs_independent_quadrature(d, data):
-    n = data.draw(st.integers(1, d - 1))
+def test_iso_expected_risk_vs_independent_quadrature(d, drawn):
+    n = drawn.draw(st.integers(1, d - 1))
     # independent route: E[arccos √B] in x-space with scipy.stats (the library integrates over φ)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = beta_dist(n / 2, (d - n) / 2).expect(lambda b: np.arccos(np.sqrt(b)), epsabs=0, epsrel=1e-12) / math.pi
-    assert B.iso_gaussian_expected_risk(n, d) == pytest.approx(ref, rel=1e-9)
+    assert bounds.iso_gaussian_expected_risk(n, d) == pytest.approx(ref, rel=1e-9)
 
 
 def test_iso_expected_risk_vs_monte_carlo():
@@ -124,22 +124,22 @@ def test_iso_expected_risk_vs_monte_carlo():
     w = _unit(d, 3)
     ns = [1, 5, 10, 19]
     sample = lambda k, m: jax.random.normal(k, (m, d))  # noqa: E731
-    exact = B.iso_gaussian_expected_risk(np.array(ns), d)
+    exact = bounds.iso_gaussian_expected_risk(np.array(ns), d)
     # 2000 training sets, exact per-set risk ∠(ŵ, w*)/π
-    lc = B.mc_learning_curve(jax.random.key(0), sample, w, ns, 2000, 1, risk_fn=B.iso_gaussian_risk)
+    lc = bounds.mc_learning_curve(jax.random.key(0), sample, w, ns, 2000, 1, risk_fn=bounds.iso_gaussian_risk)
     assert np.all(np.abs(np.asarray(lc.mean) - exact) <= 3 * np.asarray(lc.se))
     assert np.all(np.asarray(lc.se) < 2e-3)
     # the student of the Monte Carlo is pl_limit from w0 = 0
     X = sample(jax.random.key(2), 5)
-    np.testing.assert_allclose(np.asarray(B.student_projection(X, w)), np.asarray(cf.pl_limit(X, w)), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(bounds.student_projection(X, w)), np.asarray(cf.pl_limit(X, w)), atol=1e-12)
 
 
 # ------------------------------------------------------------------------------ bound ≥ Monte Carlo risk
 GEOMETRIES = {
     # name: (d, sampler, exact p)
-    "margin_cone": (10, lambda k, m, w: D.margin_cone(k, m, w, math.pi / 3), lambda t: D.margin_cone_p(t, math.pi / 3)),
-    "power_law": (10, lambda k, m, w: D.power_law_angle(k, m, w, 2.0), lambda t: D.power_law_angle_p(t, 2.0)),
-    "cone_pi2": (50, lambda k, m, w: D.margin_cone(k, m, w, math.pi / 2), lambda t: D.margin_cone_p(t, math.pi / 2)),
+    "margin_cone": (10, lambda k, m, w: data.margin_cone(k, m, w, math.pi / 3), lambda t: data.margin_cone_p(t, math.pi / 3)),
+    "power_law": (10, lambda k, m, w: data.power_law_angle(k, m, w, 2.0), lambda t: data.power_law_angle_p(t, 2.0)),
+    "cone_pi2": (50, lambda k, m, w: data.margin_cone(k, m, w, math.pi / 2), lambda t: data.margin_cone_p(t, math.pi / 2)),
 }
 
 
@@ -153,10 +153,10 @@ def test_bound_dominates_monte_carlo_risk(name):
     pool = sampler(jax.random.key(4), 100_000, w)
     sample = lambda k, m: pool[jax.random.randint(k, (m,), 0, pool.shape[0])]  # noqa: E731
     ns = np.array([1, 2, 4, 8])
-    lc = B.mc_learning_curve(jax.random.key(3), sample, w, ns, 500, 1000)
+    lc = bounds.mc_learning_curve(jax.random.key(3), sample, w, ns, 500, 1000)
     mean, se = np.asarray(lc.mean), np.asarray(lc.se)
-    b_emp = np.asarray(B.pl_bound(jnp.asarray(ns), B.empirical_p(B.angle_to_boundary(pool, w))))
-    b_exact = np.asarray(B.pl_bound(jnp.asarray(ns), p_exact))
+    b_emp = np.asarray(bounds.pl_bound(jnp.asarray(ns), bounds.empirical_p(bounds.angle_to_boundary(pool, w))))
+    b_exact = np.asarray(bounds.pl_bound(jnp.asarray(ns), p_exact))
     np.testing.assert_allclose(b_emp, b_exact, atol=0.01)
     assert np.all(mean <= b_emp + 3 * se), (mean, se, b_emp)
     assert np.all(mean <= b_exact + 3 * se)
@@ -176,46 +176,45 @@ def test_atom_mixture_exact_expected_risk_monotone():
     truth = np.sign(np.asarray(atoms @ w))
 
     def risk(idx):
-        wh = np.asarray(B.student_projection(atoms[jnp.array(idx)], w))
+        wh = np.asarray(bounds.student_projection(atoms[jnp.array(idx)], w))
         return np.mean(np.sign(np.asarray(atoms) @ wh) != truth)
 
     exact = [np.mean([risk(idx) for idx in itertools.product(range(5), repeat=n)]) for n in (1, 2, 3)]
     assert np.all(np.diff(exact) <= 1e-12)  # monotone in expectation ...
     # ... although one realisation gets worse with more data: atom 2 is z of theory.md §1.5
     z = np.asarray(atoms[2])
-    w1, w2 = (np.asarray(B.student_projection(atoms[jnp.array(i)], w)) for i in ([0], [0, 1]))
+    w1, w2 = (np.asarray(bounds.student_projection(atoms[jnp.array(i)], w)) for i in ([0], [0, 1]))
     assert np.sign(w1 @ z) == truth[2] and np.sign(w2 @ z) != truth[2]
 
     def sample(k, m):
         return atoms[jax.random.randint(k, (m,), 0, 5)]
 
-    lc = B.mc_learning_curve(jax.random.key(5), sample, w, [1, 2, 3], 2000, 1,
+    lc = bounds.mc_learning_curve(jax.random.key(5), sample, w, [1, 2, 3], 2000, 1,
                              risk_fn=lambda wh, ws: jnp.mean((jnp.sign(atoms @ wh) != jnp.sign(atoms @ ws)).astype(wh.dtype)))
     assert np.all(np.abs(np.asarray(lc.mean) - exact) <= 3 * np.asarray(lc.se) + 1e-12)
 
 
 def test_validation():
-    p = B.empirical_p(jnp.array([0.3]))
-    with pytest.raises(ValueError, match="grid"):
-        B.pl_bound(3, p, grid=1)
-    with pytest.raises(ValueError, match="grid"):
-        B.pl_bound(3, p, grid=jnp.array([2.0]))
-    with pytest.raises(ValueError, match="n must"):
-        B.pl_bound(-1, p)
-    with pytest.raises(ValueError, match="n must"):
-        B.iso_gaussian_expected_risk(1.5, 20)
-    with pytest.raises(ValueError, match="d must"):
-        B.iso_gaussian_expected_risk(1, 0)
-    with pytest.raises(ValueError, match="w_star"):
-        B.angle_to_boundary(jnp.ones((2, 3)), jnp.zeros(3))
-    with pytest.raises(ValueError, match="ns"):
-        B.mc_learning_curve(jax.random.key(0), lambda k, m: jnp.ones((m, 3)), _unit(3), [0], 5, 5)
-    with pytest.raises(ValueError, match="n_sets"):
-        B.mc_learning_curve(jax.random.key(0), lambda k, m: jnp.ones((m, 3)), _unit(3), [1], 1, 5)
+    p = bounds.empirical_p(jnp.array([0.3]))
+    with pytest.raises(InputError, match="grid"):
+        bounds.pl_bound(3, p, grid=1)
+    with pytest.raises(InputError, match="grid"):
+        bounds.pl_bound(3, p, grid=jnp.array([2.0]))
+    with pytest.raises(InputError, match="n must"):
+        bounds.pl_bound(-1, p)
+    with pytest.raises(InputError, match="n must"):
+        bounds.iso_gaussian_expected_risk(1.5, 20)
+    with pytest.raises(InputError, match="d must"):
+        bounds.iso_gaussian_expected_risk(1, 0)
+    with pytest.raises(InputError, match="w_star"):
+        bounds.angle_to_boundary(jnp.ones((2, 3)), jnp.zeros(3))
+    with pytest.raises(InputError, match="ns"):
+        bounds.mc_learning_curve(jax.random.key(0), lambda k, m: jnp.ones((m, 3)), _unit(3), [0], 5, 5)
+    with pytest.raises(InputError, match="n_sets"):
+        bounds.mc_learning_curve(jax.random.key(0), lambda k, m: jnp.ones((m, 3)), _unit(3), [1], 1, 5)
 
 
 def test_geometry_risk_lives_in_bounds_and_has_the_right_limits():
-    from linkd import bounds
     from linkd.experiments import pl_risk
 
     assert pl_risk.exact_risk is bounds.geometry_risk and pl_risk.exact_risk_fn is bounds.geometry_risk_fn

@@ -12,12 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 60
 
-# TEMPORARY: files still being edited by other engineers; the lead empties these lists.
-LONG_FUNCTIONS_ALLOWED = {
-    "linkd/bounds.py:mc_learning_curve", "linkd/engines.py:simulate_closed_form", "linkd/experiments/pl_risk.py:run",
-}
-ALIASES_ALLOWED = {"linkd/engines.py", "linkd/dynamics.py", "linkd/sharding.py", "tests/test_bounds.py",
-                   "tests/test_metrics.py"}
+# TEMPORARY: files still being edited by other engineers; the lead empties this list.
+LONG_FUNCTIONS_ALLOWED = {"linkd/engines.py:simulate_closed_form"}
 
 
 def _modules() -> dict[str, Path]:
@@ -129,8 +125,6 @@ def test_no_short_module_aliases():
     bad = []
     for p in _py_files():
         rel = p.relative_to(ROOT).as_posix()
-        if rel in ALIASES_ALLOWED:
-            continue
         for node in ast.walk(ast.parse(p.read_text())):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 mod = getattr(node, "module", None) or ""
@@ -142,12 +136,12 @@ def test_no_short_module_aliases():
 
 
 def test_one_default_float_helper():
-    """Library code picks the float dtype through linkd.dtypes, never `jnp.zeros(()).dtype` or
-    `jax.config.jax_enable_x64` (excluded modules still being edited are skipped)."""
+    """Library and claim code pick the float dtype through linkd.dtypes, never `jnp.zeros(()).dtype`
+    or `jax.config.jax_enable_x64` (excluded modules still being edited are skipped)."""
     pattern = re.compile(r"jnp\.zeros\(\(\)\)\.dtype|jax\.config\.jax_enable_x64|config\.read\(.jax_enable_x64")
-    skip = {"linkd/dynamics.py", "linkd/engines.py", "linkd/sharding.py", "linkd/losses.py", "linkd/bounds.py",
-            "linkd/metrics.py", "linkd/experiments/pl_risk.py"}
-    bad = [f"{p.relative_to(ROOT)}:{i}" for p in sorted((ROOT / "linkd").rglob("*.py"))
+    skip = {"linkd/dynamics.py", "linkd/engines.py", "linkd/sharding.py", "linkd/losses.py"}
+    files = [p for pkg in ("linkd", "proofs_check") for p in sorted((ROOT / pkg).rglob("*.py"))]
+    bad = [f"{p.relative_to(ROOT)}:{i}" for p in files
            if p.relative_to(ROOT).as_posix() not in skip
            for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not bad, "use linkd.dtypes.default_float()/x64_enabled():\n" + "\n".join(bad)

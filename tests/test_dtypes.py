@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from linkd import bounds, data, metrics, models, spectral
 from linkd import closed_form as cf
-from linkd import data, models, spectral
 from linkd.dtypes import default_float
 
 KEY = jax.random.key(0)
@@ -40,6 +40,21 @@ CASES = {
     "cf.gd_mse_trajectory": ("preserve", lambda X, lam, w: cf.gd_mse_trajectory(lam, w, w * 0, 0.1, 3)),
     "cf.teacher_student_filters": ("preserve", lambda X, lam, w: cf.teacher_student_filters(lam, 0.1, 3, np.arange(3))),
     "cf.rbf_gram": ("preserve", lambda X, lam, w: cf.rbf_gram(X, X, 1.0)),
+    "bounds.angle_to_boundary": ("preserve", lambda X, lam, w: bounds.angle_to_boundary(X, w)),
+    "bounds.pl_bound": ("preserve", lambda X, lam, w: bounds.pl_bound(3, bounds.empirical_p(bounds.angle_to_boundary(X, w)))),
+    "bounds.iso_gaussian_risk": ("preserve", lambda X, lam, w: bounds.iso_gaussian_risk(X, w)),
+    "bounds.student_projection": ("preserve", lambda X, lam, w: bounds.student_projection(X[:3], w)),
+    "bounds.geometry_risk_table": ("default", lambda X, lam, w: bounds.geometry_risk_table("power_law", 5, beta=1.0,
+                                                                                          table=9)[1]),
+    "bounds.mc_learning_curve": ("preserve", lambda X, lam, w: bounds.mc_learning_curve(
+        KEY, lambda k, m: jax.random.normal(k, (m, 5), w.dtype), w, [1, 2], 3, 1, risk_fn=bounds.iso_gaussian_risk).mean),
+    "metrics.top1_agreement": ("default", lambda X, lam, w: metrics.top1_agreement(X @ w, X @ w[::-1])),
+    "metrics.kl_teacher_student": ("preserve", lambda X, lam, w: metrics.kl_teacher_student(jax.nn.sigmoid(X @ w),
+                                                                                             jax.nn.sigmoid(X[:, 0]))),
+    "metrics.logit_confidence": ("preserve", lambda X, lam, w: metrics.logit_confidence(X, X[::-1], logits=True)[1]),
+    "metrics.attention_iou": ("default", lambda X, lam, w: metrics.attention_iou(metrics.attention_map(w, X), X, k=2)),
+    "metrics.attention_iou_per_example": ("default", lambda X, lam, w: metrics.attention_iou_per_example(X, X[::-1])),
+    "metrics.disagreement_risk": ("preserve", lambda X, lam, w: metrics.disagreement_risk(w[::-1], w, X)),
 }
 
 

@@ -1,7 +1,8 @@
 """Temporary alias of :mod:`linkd.registry`, where the experiment interface now lives.
 
-Kept only so that modules still being edited (``linkd/experiments/pl_risk.py``) import unchanged;
-new code imports :mod:`linkd.registry`. Remove once nothing imports ``linkd.experiments.base``.
+Kept only because tests/test_deep_modes.py and tests/test_experiments_fidelity.py still import it
+(``base.get(...)``); library code imports :mod:`linkd.registry`. Remove once those two import
+``linkd.registry`` instead.
 """
 from linkd.registry import (  # noqa: F401
     RUN_SECTION,

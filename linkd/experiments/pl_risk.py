@@ -54,9 +54,10 @@ from linkd import bounds, data, dynamics, spectral
 from linkd.closed_form import pl_limit
 from linkd.config import Field
 from linkd.data import GEOMETRY_KINDS
+from linkd.dtypes import default_float
 from linkd.errors import ConfigError
-from linkd.experiments.base import Experiment, Result, register
 from linkd.models import end_to_end, init_deep_linear
+from linkd.registry import Experiment, Result, register
 
 SCHEMA = {
     "data": {
@@ -325,98 +326,133 @@ def _train_deep(kind, key, w_star, cfg, Xp, lam_max, tab, N: int):
             for j, n in enumerate(ns_deep)]
 
 
+def _mc_draws(cfg, kind: str, key, w_star, ns: np.ndarray, tab, params: dict) -> dict:
+    """The Monte Carlo draws of one geometry (:func:`_draws`): per-set exact risks ``R`` (S, len(ns)),
+    test-point risks, sampled boundary angles, the kept training sets and the first set's eigenvalues."""
+    M, d = cfg["mc"], w_star.shape[0]
+    n_keep = min(M["sets"], max(1, M["check_sets"], cfg.get("linear.sets"),
+                                cfg.get("deep.sets") if cfg.get("deep.depths") else 0))
+    rank_tol = spectral.default_rank_tol(jnp.zeros((int(ns[-1]), d), default_float()))
+    return _draws(_set_keys(key, M["sets"]), jax.random.fold_in(key, 2**30), jax.random.fold_in(key, 2**31 - 1),
+                  w_star, jnp.asarray(_cols(ns, d)), tab, rank_tol,
+                  kind=kind, n_max=int(ns[-1]), n_test=int(M["n_test"]), n_check=int(M["check_sets"]),
+                  n_keep=int(n_keep), p_samples=int(cfg.get("bound.p_samples")),
+                  batch=int(min(M["sets"], max(256, n_keep))), pstat=_static(params))
+
+
+def _pl_bounds(cfg, kind: str, ns: np.ndarray, d: int, params: dict, angles) -> tuple[np.ndarray, np.ndarray]:
+    """The PL bound with the geometry's exact p (β grid with the cone's margin γ included) and with
+    the empirical p of the sampled ``angles`` (cross-check)."""
+    grid = np.linspace(0.0, 0.5 * np.pi, cfg.get("bound.grid"))
+    if kind == "margin_cone":
+        grid = np.unique(np.append(grid, 0.5 * np.pi - params["psi_max"]))
+    p_exact = lambda th: data.geometry_p(kind, th, d, **params)  # noqa: E731
+    bound = np.asarray(bounds.pl_bound(ns, p_exact, grid=jnp.asarray(grid)))
+    bound_emp = np.asarray(bounds.pl_bound(ns, bounds.empirical_p(angles), grid=jnp.asarray(grid)))
+    return bound, bound_emp
+
+
+def _risk_summary(ns: np.ndarray, R: np.ndarray, bound: np.ndarray, bound_emp: np.ndarray,
+                  params: dict) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Summary of one geometry's Monte Carlo risks ``R`` (S, len(ns)): mean ± se, the bound check
+    (mean ≤ bound + 3 se) and monotonicity from the paired differences of the nested sets; also
+    returns the mean and standard error per n."""
+    S = R.shape[0]
+    mean, se = R.mean(axis=0), R.std(axis=0, ddof=1) / np.sqrt(S)
+    holds = mean <= bound + 3 * se
+    diff = R[:, 1:] - R[:, :-1]
+    dmean, dse = diff.mean(axis=0), diff.std(axis=0, ddof=1) / np.sqrt(S)
+    g = {"ns": ns.tolist(), "mc_mean": mean.tolist(), "mc_se": se.tolist(), "bound": bound.tolist(),
+         "bound_empirical_p": bound_emp.tolist(),
+         "bound_exact_vs_empirical_max_abs": float(np.max(np.abs(bound - bound_emp))),
+         "mean_le_bound_plus_3se": holds.tolist(), "bound_holds_all_n": bool(np.all(holds)),
+         "max_mean_over_bound": float(np.max(mean - bound)),
+         "monotone_diff_mean": dmean.tolist(), "monotone_diff_se": dse.tolist(),
+         "non_increasing_within_3se": bool(np.all(dmean <= 3 * dse + 1e-15)),
+         "zero_mc_mean_ns": ns[mean == 0].tolist(), **params}
+    return g, mean, se
+
+
+def _deep_rows(results: list[dict], R: np.ndarray, ns: np.ndarray) -> dict[str, list[float]]:
+    """Per-n summary of the depth-N students of :func:`_train_deep`, paired with the linear student's
+    risk ``R`` on the same training sets."""
+    rows: dict[str, list[float]] = {"risk_mean": [], "risk_se": [], "linear_same_sets_mean": [],
+                                    "paired_diff_mean": [], "paired_diff_se": [], "rowspace_rel_error_max": [],
+                                    "orth_rel_norm_mean": [], "lr": []}
+    for res in results:
+        S = res["risk"].shape[0]
+        lin = R[:S, int(np.flatnonzero(ns == res["n"])[0])]
+        dd = res["risk"] - lin
+        rows["risk_mean"].append(float(res["risk"].mean()))
+        rows["risk_se"].append(float(res["risk"].std(ddof=1) / np.sqrt(S)))
+        rows["linear_same_sets_mean"].append(float(lin.mean()))
+        rows["paired_diff_mean"].append(float(dd.mean()))
+        rows["paired_diff_se"].append(float(dd.std(ddof=1) / np.sqrt(S)))
+        rows["rowspace_rel_error_max"].append(float(res["rowspace_rel_error"].max()))
+        rows["orth_rel_norm_mean"].append(float(res["orth_rel_norm"].mean()))
+        rows["lr"].append(float(res["lr"]))
+    return rows
+
+
+def _run_geometry(cfg, kind: str, key, w_star, ns: np.ndarray, metrics: dict, first: bool) -> dict:
+    """Monte Carlo risk, bounds, trained linear and deep students of one geometry; fills ``metrics``
+    and returns the geometry's summary."""
+    M, d = cfg["mc"], w_star.shape[0]
+    params = _geom_params(cfg, kind)
+    tab = _risk_table(kind, d, M["quadrature"], **params)
+    dr = _mc_draws(cfg, kind, key, w_star, ns, tab, params)
+    R = np.asarray(dr["R"])  # (S, len(ns))
+    bound, bound_emp = _pl_bounds(cfg, kind, ns, d, params, dr["angles"])
+    g, mean, se = _risk_summary(ns, R, bound, bound_emp, params)
+    metrics[f"{kind}_mc_mean"], metrics[f"{kind}_mc_se"] = mean, se
+    metrics[f"{kind}_bound"], metrics[f"{kind}_bound_empirical_p"] = bound, bound_emp
+    if kind == "isotropic":
+        exact = np.asarray(bounds.iso_gaussian_expected_risk(ns, d))
+        metrics["isotropic_exact"] = exact
+        g["exact_expected_risk"] = exact.tolist()
+        g["mc_vs_exact_max_abs_z"] = float(np.max(np.abs(mean - exact) / np.where(se > 0, se, np.inf)))
+        g["mc_vs_exact_max_abs_error"] = float(np.max(np.abs(mean - exact)))
+    if M["check_sets"] >= 2:
+        g["test_point_check"] = _test_point_summary(np.asarray(dr["tp"]), R, M["n_test"])
+    if cfg.get("linear.sets") > 0:
+        g["trained_linear"] = _train_linear_check(kind, key, w_star, cfg, params, dr["X"])
+        g["trained_linear_max_rel_error"] = max(e["rel_error_to_P_w_star"] for e in g["trained_linear"])
+    metrics[f"{kind}_eigvals"] = np.asarray(dr["eigvals"])  # first MC set, n = max(ns)
+    if first:
+        metrics["eigvals"] = metrics[f"{kind}_eigvals"]
+    if cfg.get("deep.depths"):
+        Xp, lam_max = _deep_sets(cfg, dr["X"])
+        g["deep"] = {}
+        for N in cfg.get("deep.depths"):
+            rows = _deep_rows(_train_deep(kind, key, w_star, cfg, Xp, lam_max, tab, N), R, ns)
+            for k2 in ("risk_mean", "risk_se", "linear_same_sets_mean"):
+                metrics[f"{kind}_deep{N}_{k2}"] = np.asarray(rows[k2])
+            g["deep"][f"N={N}"] = rows
+    return g
+
+
 def run(cfg, ctx) -> Result:
-    D, M = cfg["data"], cfg["mc"]
+    D = cfg["data"]
     d = D["d"]
     ns = np.asarray(D["ns"], dtype=np.int64)
-    root = jax.random.key(ctx.seed)
-    k_teacher, k_geo = jax.random.split(root)
-    w_star = jax.random.normal(k_teacher, (d,), jnp.zeros(()).dtype)
+    k_teacher, k_geo = jax.random.split(jax.random.key(ctx.seed))
+    w_star = jax.random.normal(k_teacher, (d,), default_float())
     w_star = w_star / jnp.linalg.norm(w_star)
     metrics: dict = {"ns": ns, "steps": dynamics.EngineSpec(steps=cfg.get("deep.steps"),
                                                             record_every=cfg.get("deep.steps")).recorded_steps,
                      "linear_ns": np.asarray(cfg.get("linear.ns"), np.int64),
                      "deep_ns": np.asarray(cfg.get("deep.ns"), np.int64),
                      "deep_depths": np.asarray(cfg.get("deep.depths"), np.int64)}
-    summary: dict = {"d": d, "mc_sets": M["sets"], "deep_sets": cfg.get("deep.sets"), "geometries": list(D["geometries"]),
+    summary: dict = {"d": d, "mc_sets": cfg.get("mc.sets"), "deep_sets": cfg.get("deep.sets"),
+                     "geometries": list(D["geometries"]),
                      "risk_method": "exact risk given the student's angle to w* (1-D quadrature over the "
                                     "boundary angle), averaged over Monte Carlo training sets; cross-checked "
                                     "against test points"}
     gidx = {g: i for i, g in enumerate(GEOMETRY_KINDS)}
-    total = len(D["geometries"])
     for done, kind in enumerate(D["geometries"]):
         key = jax.random.fold_in(k_geo, gidx[kind])
-        params = _geom_params(cfg, kind)
-        tab = _risk_table(kind, d, M["quadrature"], **params)
-        n_keep = min(M["sets"], max(1, M["check_sets"], cfg.get("linear.sets"),
-                                    cfg.get("deep.sets") if cfg.get("deep.depths") else 0))
-        dr = _draws(_set_keys(key, M["sets"]), jax.random.fold_in(key, 2**30), jax.random.fold_in(key, 2**31 - 1),
-                    w_star, jnp.asarray(_cols(ns, d)), tab, spectral.default_rank_tol(np.zeros((int(ns[-1]), d))),
-                    kind=kind, n_max=int(ns[-1]), n_test=int(M["n_test"]), n_check=int(M["check_sets"]),
-                    n_keep=int(n_keep), p_samples=int(cfg.get("bound.p_samples")),
-                    batch=int(min(M["sets"], max(256, n_keep))), pstat=_static(params))
-        R = np.asarray(dr["R"])  # (S, len(ns))
-        mean, se = R.mean(axis=0), R.std(axis=0, ddof=1) / np.sqrt(M["sets"])
-        # bounds: exact p (β grid with the cone's margin γ included) and empirical p (cross-check)
-        grid = np.linspace(0.0, 0.5 * np.pi, cfg.get("bound.grid"))
-        if kind == "margin_cone":
-            grid = np.unique(np.append(grid, 0.5 * np.pi - params["psi_max"]))
-        p_exact = lambda th, kind=kind, params=params: data.geometry_p(kind, th, d, **params)  # noqa: E731
-        bound = np.asarray(bounds.pl_bound(ns, p_exact, grid=jnp.asarray(grid)))
-        bound_emp = np.asarray(bounds.pl_bound(ns, bounds.empirical_p(dr["angles"]), grid=jnp.asarray(grid)))
-        holds = mean <= bound + 3 * se
-        diff = R[:, 1:] - R[:, :-1]
-        dmean, dse = diff.mean(axis=0), diff.std(axis=0, ddof=1) / np.sqrt(M["sets"])
-        g = {"ns": ns.tolist(), "mc_mean": mean.tolist(), "mc_se": se.tolist(), "bound": bound.tolist(),
-             "bound_empirical_p": bound_emp.tolist(),
-             "bound_exact_vs_empirical_max_abs": float(np.max(np.abs(bound - bound_emp))),
-             "mean_le_bound_plus_3se": holds.tolist(), "bound_holds_all_n": bool(np.all(holds)),
-             "max_mean_over_bound": float(np.max(mean - bound)),
-             "monotone_diff_mean": dmean.tolist(), "monotone_diff_se": dse.tolist(),
-             "non_increasing_within_3se": bool(np.all(dmean <= 3 * dse + 1e-15)),
-             "zero_mc_mean_ns": ns[mean == 0].tolist(), **params}
-        metrics[f"{kind}_mc_mean"], metrics[f"{kind}_mc_se"] = mean, se
-        metrics[f"{kind}_bound"], metrics[f"{kind}_bound_empirical_p"] = bound, bound_emp
-        if kind == "isotropic":
-            exact = np.asarray(bounds.iso_gaussian_expected_risk(ns, d))
-            metrics["isotropic_exact"] = exact
-            g["exact_expected_risk"] = exact.tolist()
-            g["mc_vs_exact_max_abs_z"] = float(np.max(np.abs(mean - exact) / np.where(se > 0, se, np.inf)))
-            g["mc_vs_exact_max_abs_error"] = float(np.max(np.abs(mean - exact)))
-        if M["check_sets"] >= 2:
-            g["test_point_check"] = _test_point_summary(np.asarray(dr["tp"]), R, M["n_test"])
-        if cfg.get("linear.sets") > 0:
-            g["trained_linear"] = _train_linear_check(kind, key, w_star, cfg, params, dr["X"])
-            g["trained_linear_max_rel_error"] = max(e["rel_error_to_P_w_star"] for e in g["trained_linear"])
-        metrics[f"{kind}_eigvals"] = np.asarray(dr["eigvals"])  # first MC set, n = max(ns)
-        if done == 0:
-            metrics["eigvals"] = metrics[f"{kind}_eigvals"]
-        deep_summary = {}
-        if cfg.get("deep.depths"):
-            Xp, lam_max = _deep_sets(cfg, dr["X"])
-        for N in cfg.get("deep.depths"):
-            rows = {"risk_mean": [], "risk_se": [], "linear_same_sets_mean": [], "paired_diff_mean": [],
-                    "paired_diff_se": [], "rowspace_rel_error_max": [], "orth_rel_norm_mean": [], "lr": []}
-            for res in _train_deep(kind, key, w_star, cfg, Xp, lam_max, tab, N):
-                n = res["n"]
-                S = res["risk"].shape[0]
-                lin = R[:S, int(np.flatnonzero(ns == n)[0])]
-                dd = res["risk"] - lin
-                rows["risk_mean"].append(float(res["risk"].mean()))
-                rows["risk_se"].append(float(res["risk"].std(ddof=1) / np.sqrt(S)))
-                rows["linear_same_sets_mean"].append(float(lin.mean()))
-                rows["paired_diff_mean"].append(float(dd.mean()))
-                rows["paired_diff_se"].append(float(dd.std(ddof=1) / np.sqrt(S)))
-                rows["rowspace_rel_error_max"].append(float(res["rowspace_rel_error"].max()))
-                rows["orth_rel_norm_mean"].append(float(res["orth_rel_norm"].mean()))
-                rows["lr"].append(float(res["lr"]))
-            for k2 in ("risk_mean", "risk_se", "linear_same_sets_mean"):
-                metrics[f"{kind}_deep{N}_{k2}"] = np.asarray(rows[k2])
-            deep_summary[f"N={N}"] = rows
-        if deep_summary:
-            g["deep"] = deep_summary
-        summary[kind] = g
-        ctx.progress(done + 1, total)
+        summary[kind] = _run_geometry(cfg, kind, key, w_star, ns, metrics, first=done == 0)
+        ctx.progress(done + 1, len(D["geometries"]))
     summary["bound_holds_everywhere"] = all(summary[k]["bound_holds_all_n"] for k in D["geometries"])
     summary["non_increasing_everywhere"] = all(summary[k]["non_increasing_within_3se"] for k in D["geometries"])
     return Result(metrics, summary)
