@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo lint test test-slow check figures bench clean venv wheel
+.PHONY: demo lint test test-slow check figures bench mutation clean venv wheel
 
 venv: $(STAMP)
 
@@ -24,8 +24,12 @@ lint: $(STAMP)
 	$(PY) -m ruff check linkd proofs_check tests benchmarks
 	$(PY) -m mypy
 
+# Two pytest workers (pytest-xdist), one test file each at a time so module fixtures run once:
+# the suite is mostly single-threaded compilation, so this halves its wall time on 2 cores.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q --runslow tests
@@ -38,6 +42,11 @@ figures: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# Planted bugs, one at a time, in a temporary copy of the tree: which survive linkd check --fast
+# and the tests (15-40 min on 2 cores; not part of make test). Writes benchmarks/mutation_results.*
+mutation: $(STAMP)
+	$(PY) -m benchmarks.mutation
 
 # The wheel (presets included, from experiments/) into dist/, built in a temporary copy of the
 # sources so that no build/ or *.egg-info is left in the tree.

@@ -1,4 +1,4 @@
-r"""Phuong–Lampert data geometry and risk bound (theory.md §1.4–1.5).
+r"""Phuong–Lampert data geometry and risk bound (docs/theory.md §1.4–1.5).
 
 * :math:`\bar\theta(x)\in[0,\pi/2]`, the angle between x and the teacher hyperplane
   :math:`w_*^\perp`: :math:`\sin\bar\theta = |w_*^\top x|/(\|w_*\|\|x\|)` (:func:`angle_to_boundary`).
@@ -170,7 +170,7 @@ def iso_gaussian_expected_risk(n, d):
     1/2 for n = 0. Scipy quadrature on the host (float64); ``n`` and ``d`` may be arrays (broadcast),
     the result is a float or a numpy array.
     Reference (d = 20): n = 1, 5, 10, 19 → 0.44150, 0.33780, 0.25000, 0.05850 (n = d/2 gives exactly
-    1/4 and R(n) + R(d−n) = 1/2 by the Beta symmetry; theory.md's 4-digit .2501/.0584 are off by 1e-4).
+    1/4 and R(n) + R(d−n) = 1/2 by the Beta symmetry; the 4-digit .2501/.0584 once quoted as reference values are off by 1e-4).
     """
     n_a, d_a = np.asarray(n), np.asarray(d)
     for name, v, lo in (("n", n_a, 0), ("d", d_a, 1)):

@@ -16,13 +16,13 @@ static Python integers.
   population eigendirections :math:`u_k`: :func:`linear_teacher`, :func:`multiclass_teacher`.
 * Labels: :func:`regression_labels`, :func:`binary_soft_labels`, :func:`binary_hard_labels`,
   :func:`softmax_labels`, :func:`multiclass_hard_labels`.
-* Phuong–Lampert geometries (theory.md §1.4). :math:`\bar\theta(x)\in[0,\pi/2]` is the angle
+* Phuong–Lampert geometries (docs/theory.md §1.4). :math:`\bar\theta(x)\in[0,\pi/2]` is the angle
   between x and the teacher hyperplane :math:`w_*^\perp`, :math:`\sin\bar\theta =
   |w_*^\top x|/(\|w_*\|\|x\|)`, and :math:`p(\theta) = P[\bar\theta \le \theta]`. Each sampler has
   an exact p: :func:`margin_cone` / :func:`margin_cone_p`, :func:`power_law_angle` /
   :func:`power_law_angle_p`, :func:`isotropic` / :func:`isotropic_p`; dispatchers
   :func:`geometry`, :func:`geometry_p`.
-* Augmentations (Guo et al., linear analogue, theory.md §5.2): :func:`feature_noise`,
+* Augmentations (Guo et al., linear analogue, docs/theory.md §5.2): :func:`feature_noise`,
   :func:`feature_mask`, :func:`feature_scale`, dispatcher :func:`augment`.
 """
 from __future__ import annotations
@@ -473,7 +473,7 @@ def _multiclass_hard_labels(key, z, flip, tau, sample):
 
 
 # ------------------------------------------------------------------------------------------------
-# Phuong–Lampert geometries (theory.md §1.4)
+# Phuong–Lampert geometries (docs/theory.md §1.4)
 # ------------------------------------------------------------------------------------------------
 def _unit_teacher(fn: str, w_star) -> Array:
     w = _matrix(fn, "w_star", w_star, ndim=(1,))
@@ -625,7 +625,7 @@ def geometry_p(kind: str, theta, d: int, **params) -> Array:
 
 
 # ------------------------------------------------------------------------------------------------
-# augmentations (theory.md §5.2)
+# augmentations (docs/theory.md §5.2)
 # ------------------------------------------------------------------------------------------------
 def feature_noise(key: Array, X, sigma: float) -> Array:
     r"""Gaussian feature noise :math:`X + \sigma\,\varepsilon`, :math:`\varepsilon_{ij}\sim N(0,1)`; sigma ≥ 0."""

@@ -50,9 +50,9 @@ import numpy as np
 import optax
 
 from linkd import losses
-from linkd.sharding import padded_size, place_batched, sweep_sharding
 from linkd.errors import ConfigError, DivergenceError, MemoryBudgetError
 from linkd.models import depth, end_to_end
+from linkd.sharding import padded_size, place_batched, sweep_sharding
 from linkd.spectral import coefficients
 
 Array = jnp.ndarray
@@ -163,7 +163,8 @@ def _traj_flatten(t: Trajectory):
 
 
 def _traj_unflatten(aux, children) -> Trajectory:
-    return Trajectory(np.asarray(aux[0], dtype=np.int64), *children, aux[1])
+    coeffs, mets, params, bad_step = children
+    return Trajectory(np.asarray(aux[0], dtype=np.int64), coeffs, mets, params, bad_step, aux[1])
 
 
 jax.tree_util.register_pytree_node(Trajectory, _traj_flatten, _traj_unflatten)
@@ -211,6 +212,7 @@ def train_loss(z: Array, targets: Array | None, labels: Array | None, hyper: Hyp
 
     ``targets=None``: hard labels only (the caller ensures α = 1); ``labels=None``: KD only."""
     if targets is None:
+        assert labels is not None, "train_loss needs targets or labels"  # Data validation guarantees one
         return jnp.mean(hard_loss(spec.family, z, labels))
     kd = kd_loss(spec.family, z, targets, hyper.tau, spec.tau2_scale)
     if labels is None:
@@ -381,7 +383,7 @@ def scan_recorded(carry, step_fn, record_fn, spec: EngineSpec):
     if rem:
         carry = chunk(carry, n_full * k, rem)
         cl, rl = record_fn(carry, jnp.asarray(spec.steps))
-        coeffs = None if cl is None else jnp.concatenate([coeffs, cl[None]])
+        coeffs = None if cl is None or coeffs is None else jnp.concatenate([coeffs, cl[None]])
         mets = {name: jnp.concatenate([mets[name], rl[name][None]]) for name in mets}
     return carry, coeffs, mets
 
@@ -515,7 +517,10 @@ def _lam_max(X: Array) -> float:
             G = jnp.einsum("...ni,...nj->...ij", Xa, Xa) / n
         lam = float(jnp.max(jnp.linalg.eigvalsh(G)[..., -1]))
     if isinstance(X, jax.Array):  # immutable: safe to cache (a numpy array could change in place)
-        _LAM_CACHE[key] = (weakref.ref(X, lambda _r, k=key: _LAM_CACHE.pop(k, None)), lam)
+        def _forget(_ref, k=key) -> None:
+            _LAM_CACHE.pop(k, None)
+
+        _LAM_CACHE[key] = (weakref.ref(X, _forget), lam)
     return lam
 
 
@@ -779,7 +784,7 @@ def simulate(params0, data: Data, hyper: Hyper, spec: EngineSpec, key: Array | N
     check_memory(estimate_bytes("plain", params0, data, spec))
     if check:
         _refuse_unstable(params0, data, hyper, spec)
-    key = jax.random.key(0) if key is None else key
+    key = jax.random.key(0) if key is None else key  # placeholder: full-batch GD draws nothing from it
     coeffs, mets, params, bad = _trajectory_jit(params0, data, hyper, key, spec)
     if check:
         raise_if_bad(bad, hyper, spec)
@@ -839,7 +844,7 @@ def sweep(
     S = _sweep_size(params0, data, hyper, key, batched)
     if spec.batch_size is not None and key is None:
         raise ConfigError("key", None, "an explicit jax.random key (or S keys) when batch_size is set")
-    key = jax.random.key(0) if key is None else key
+    key = jax.random.key(0) if key is None else key  # placeholder: full-batch GD draws nothing from it
     one = lambda tree, name: tree if name not in batched else jax.tree_util.tree_map(lambda x: x[0], tree)  # noqa: E731
     check_shapes(one(params0, "params"), one(data, "data"), spec.family)
     check_targets_alpha(data, hyper, spec)

@@ -59,8 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from linkd import dynamics
-from linkd import losses
+from linkd import dynamics, losses
 from linkd.closed_form.gd import gd_decay, gd_mse_trajectory
 from linkd.errors import ConfigError
 from linkd.spectral import Spectrum
@@ -311,8 +310,8 @@ def simulate_eigen(
         raise ConfigError("design", f"shape {tuple(design.shape)}", f"eigen_design(X, spectrum) of shape {(n, r)}")
     Z = (eigen_design(data.X, spectrum) if design is None else design) if use_z else data.X
     Zt = None if data.X_test is None else _mv(data.X_test, V)
-    args = _EigenArgs(Z, None if use_z else V, Zt, _mv(data.X, w0_perp), None if Zt is None else _mv(data.X_test, w0_perp),
-                      dynamics.Targets.of(data), M, offset)
+    args = _EigenArgs(Z, None if use_z else V, Zt, _mv(data.X, w0_perp),
+                      None if data.X_test is None else _mv(data.X_test, w0_perp), dynamics.Targets.of(data), M, offset)
     coeffs, metrics, c, bad = _eigen_jit(c0, args, hyper, spec, rec)
     params = w0_perp + _mv(V, c)
     return _finish(coeffs, metrics, params, bad, hyper, spec, check, "eigen")
@@ -410,6 +409,7 @@ def simulate_gram(
     (b_t, k_t), (b_y, k_y) = lin(data.targets), lin(data.labels)
     if b_t is None:  # hard labels only (alpha = 1)
         (b_t, k_t), (b_y, k_y) = (b_y, k_y), (None, None)
+    assert b_t is not None and k_t is not None  # Data validation: targets or labels are given
     args = _GramArgs(X, data.X_test, S, b_t, k_t, b_y, k_y, dynamics.Targets.of(data), data.basis)
     coeffs, metrics, w, bad = _gram_jit(w0, args, hyper, spec, int(record_top or 0))
     return _finish(coeffs, metrics, w, bad, hyper, spec, check, "gram")
@@ -545,25 +545,31 @@ def simulate_closed_form(
     if data.labels is not None:
         cs_y, min_y = _optimum_jit(X, V, lam_r, data.labels.astype(dtype))
     c_star = cs_y if cs_t is None else (cs_t if cs_y is None else alpha * cs_y + (1.0 - alpha) * cs_t)
+    assert c_star is not None  # Data validation: targets or labels are given
     lam_c = lam_r if c_star.ndim == 1 else lam_r[:, None]
     lr = jnp.asarray(hyper.lr, dtype)
     steps = jnp.asarray(spec.recorded_steps)
     C = gd_mse_trajectory(lam_r, c_star, c0, lr, steps)  # (R, r[, C])
     rec, M, offset = _coeff_map(V, w0_perp, c0_all[r:], data, record_top, Vfull)
     Zt = None if data.X_test is None else _mv(data.X_test, V)
-    args = _CFArgs(lam_r, cs_t, min_t, cs_y, min_y, Zt, None if Zt is None else _mv(data.X_test, w0_perp), dynamics.Targets.of(data), M, offset)
+    Zt_perp = None if data.X_test is None else _mv(data.X_test, w0_perp)
+    args = _CFArgs(lam_r, cs_t, min_t, cs_y, min_y, Zt, Zt_perp, dynamics.Targets.of(data), M, offset)
     coeffs, metrics = _cf_metrics_jit(C, args, hyper, steps, spec, rec)
     params = w0_perp + _mv(V, C[-1])
-    bad = jnp.asarray(-1)
-    finite = bool(jnp.all(jnp.isfinite(C[-1])))
-    if float(jnp.max(jnp.abs(1.0 - lr * lam_r), initial=0.0)) > 1.0 or not finite:
-        loss0 = metrics["train_loss"][0]
-        limit = dynamics.divergence_limit(loss0, spec)
-        lmin = loss0 - 0.5 * jnp.sum(lam_c * (c0 - c_star) ** 2)
-        bad = _cf_first_bad(lam_r, lr, c0 - c_star, lmin, limit, int(spec.steps))
-        if int(bad) < 0 and not finite:
-            bad = jnp.asarray(spec.steps)
+    bad = _cf_bad_step(lam_r, lam_c, lr, c0, c_star, C[-1], metrics["train_loss"][0], spec)
     return _finish(coeffs, metrics, params, bad, hyper, spec, check, "closed_form")
+
+
+def _cf_bad_step(lam_r, lam_c, lr, c0, c_star, c_last, loss0, spec: dynamics.EngineSpec) -> Array:
+    r"""First bad step of a closed-form run: searched only when some :math:`|1-\eta\lambda_k| > 1`
+    (only then can the loss grow) or the final coefficients are not finite; -1 otherwise."""
+    finite = bool(jnp.all(jnp.isfinite(c_last)))
+    if float(jnp.max(jnp.abs(1.0 - lr * lam_r), initial=0.0)) <= 1.0 and finite:
+        return jnp.asarray(-1)
+    limit = dynamics.divergence_limit(loss0, spec)
+    lmin = loss0 - 0.5 * jnp.sum(lam_c * (c0 - c_star) ** 2)
+    bad = _cf_first_bad(lam_r, lr, c0 - c_star, lmin, limit, int(spec.steps))
+    return jnp.asarray(spec.steps) if int(bad) < 0 and not finite else bad
 
 
 # --------------------------------------------------------------------------------------------
@@ -618,10 +624,12 @@ def simulate_auto(
     if path in ("eigen", "closed_form") and spectrum is None:
         spectrum = thin_spectrum(data.X)
     if path == "closed_form":
+        assert spectrum is not None
         tr = simulate_closed_form(w0, data, hyper, spec, spectrum, record_top=record_top, check=check, report=report)
     elif path == "gram":
         tr = simulate_gram(w0, data, hyper, spec, record_top=record_top, check=check, report=report)
     elif path == "eigen":
+        assert spectrum is not None
         tr = simulate_eigen(w0, data, hyper, spec, spectrum, record_top=record_top, check=check, report=report)
     else:
         if record_top is not None:

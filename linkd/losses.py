@@ -101,5 +101,5 @@ def smoothness(family: str, lam_max: float, tau: float = 1.0, tau2_scale: bool =
 
 
 def stability_limit(family: str, lam_max: float, tau: float = 1.0, tau2_scale: bool = True) -> float:
-    r"""Largest stable GD step :math:`2/L` (theory.md §1.2, §2.2)."""
+    r"""Largest stable GD step :math:`2/L` (docs/theory.md §1.2, §2.2)."""
     return 2.0 / smoothness(family, lam_max, tau, tau2_scale)

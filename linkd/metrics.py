@@ -1,4 +1,4 @@
-r"""Fidelity, confidence, information and attention metrics (theory.md §1.1, §2.1, §4.1, §5.1).
+r"""Fidelity, confidence, information and attention metrics (docs/theory.md §1.1, §2.1, §4.1, §5.1).
 
 Input conventions (one rule for every function here):
 
@@ -188,7 +188,7 @@ def logit_confidence(pT: Array, pS: Array, logits: bool = False) -> tuple[Array,
 
 
 class ConfidenceScatter(NamedTuple):
-    """Confidence-exaggeration plot data (Nagarajan et al.; theory.md §2.1).
+    """Confidence-exaggeration plot data (Nagarajan et al.; docs/theory.md §2.1).
 
     x, y: per-example :math:`\\varphi(p_T(\\hat y_T|x))`, :math:`\\varphi(p_S(\\hat y_T|x))`;
     slope, intercept: ordinary least squares of y on x (slope > 1 ⇔ exaggeration);
@@ -271,7 +271,7 @@ def attention_masks(A: Array, k: int | None = None, thr: float = 0.4) -> Array:
     * else: per-example min–max normalisation :math:`(a-\min)/(\max-\min)` and ``> thr`` (strict, as
       in Guo et al.'s code). A constant row gives an empty mask (no 0/0).
 
-    Note: theory.md §5.1 gives threshold 0.4; the two versions of RethinkKD's ``calculate-IoU.py``
+    Note: docs/theory.md §5.1 gives threshold 0.4; the two versions of RethinkKD's ``calculate-IoU.py``
     we read use ``Threshold = 0.5`` with the same strict ``>``. Pass ``thr=0.5`` to match that code.
     """
     A = jnp.asarray(A)
@@ -329,7 +329,7 @@ def affinity(acc_aug, acc_clean):
 
 def disagreement_risk(w: Array, w_star: Array, X_test: Array) -> Array:
     r"""Empirical teacher-disagreement risk :math:`\frac1m\sum_i 1\{\mathrm{sign}(w^\top x_i) \ne
-    \mathrm{sign}(w_*^\top x_i)\}` (theory.md §1.1; test agreement = 1 − this). ``w`` (d,) or (k, d)
+    \mathrm{sign}(w_*^\top x_i)\}` (docs/theory.md §1.1; test agreement = 1 − this). ``w`` (d,) or (k, d)
     (→ (k,)). A zero score counts as its own sign (0), so w = 0 disagrees everywhere w_* ≠ 0."""
     w, w_star, X = jnp.asarray(w), jnp.asarray(w_star), jnp.asarray(X_test)
     if X.ndim != 2 or w_star.shape != (X.shape[1],) or w.shape[-1] != X.shape[1] or w.ndim not in (1, 2):

@@ -1,6 +1,6 @@
 r"""Eigen-geometry of the empirical covariance :math:`\hat\Sigma = X^\top X / n`.
 
-Notation (theory.md): :math:`\hat\Sigma = \sum_k \lambda_k v_k v_k^\top` with
+Notation (docs/theory.md): :math:`\hat\Sigma = \sum_k \lambda_k v_k v_k^\top` with
 :math:`\lambda_1 \ge \lambda_2 \ge \dots`, coordinate :math:`c_k(w) = v_k^\top w`,
 progress :math:`q_k = c_k / c_k^*`, projector onto the row space :math:`P = X^+ X`.
 
@@ -80,7 +80,7 @@ def min_norm_solution(X: Array, y: Array) -> Array:
 
 
 def min_norm_coeffs(X: Array, y: Array, basis: Array) -> Array:
-    r""":math:`c_k^* = v_k^\top X^+ y` (theory.md §2.2)."""
+    r""":math:`c_k^* = v_k^\top X^+ y` (docs/theory.md §2.2)."""
     return coefficients(min_norm_solution(X, y), basis)
 
 

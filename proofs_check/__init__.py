@@ -1,4 +1,4 @@
-"""proofs_check: every claim of the five papers (theory.md) checked numerically.
+"""proofs_check: every claim of the five papers (docs/theory.md) checked numerically.
 
 One module per paper (:mod:`~proofs_check.phuong_lampert`, :mod:`~proofs_check.nagarajan`,
 :mod:`~proofs_check.mobahi`, :mod:`~proofs_check.stanton`, :mod:`~proofs_check.guo`); the

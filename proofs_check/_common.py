@@ -11,7 +11,7 @@ from linkd import dynamics, spectral
 from proofs_check.registry import ClaimResult, active_corrupt, apply, jsonable
 
 ROUNDOFF = 1e-10  # float64 closed form vs simulation: ~1e-16 per op, amplified by ≤ 1e3-1e4 steps/conditioning
-STOP = 1e-6  # runs stopped at ||grad|| <= 1e-12: distance to the limit ~ grad/mu, theory.md §1.2 tolerance
+STOP = 1e-6  # runs stopped at ||grad|| <= 1e-12: distance to the limit ~ grad/mu, docs/theory.md §1.2 tolerance
 
 
 def key(seed: int):

@@ -33,7 +33,7 @@ EIGS = (3.0, 2.0, 1.0, 0.5, 0.3, 0.2)  # d = 6, Σ̂ spectrum
 STRENGTHS = (1.0, 0.7, 0.4)  # r = 3 modes, m = 4 outputs
 SIGMA0 = 1e-2
 ODE_TOL = 1e-7
-ODE_REASON = ("full-matrix ODE at rtol 1e-12 / atol 1e-14 over ~10 time units accumulates ~1e-9 (theory.md §7 "
+ODE_REASON = ("full-matrix ODE at rtol 1e-12 / atol 1e-14 over ~10 time units accumulates ~1e-9 (docs/theory.md §7 "
               "quotes 7.3e-9); 1e-7 leaves margin, a 1e-3 relative error in the prediction is 1e4 times larger.")
 
 WRONG_DEPTH = Breaker("closed form of depth N - 1 (wrong exponent 2 - 2/N)", lambda N: max(1, N - 1), part="depth")
@@ -117,7 +117,7 @@ def _gf_measured(N: int):
           statement="Gradient flow of a depth-N linear net (N = 2, 3; N = 4 at full size) with balanced aligned init "
                     "sigma0 = 1e-2 on an aligned design (d = 6, m = 4, r = 3, hidden width 5): the mode strengths "
                     "u_k^T W_e(t) v_k follow g_N(sigma_k/c_k) = g_N(sigma0/c_k) + lambda_k c_k^(2-2/N) t and every "
-                    "off-mode entry of U^T W_e V stays 0 (theory.md §7.1; Saxe et al. 2014).",
+                    "off-mode entry of U^T W_e V stays 0 (docs/theory.md §7.1; Saxe et al. 2014).",
           breakers=(scale(), WRONG_DEPTH, SHIFT_EIGS, WRONG_INIT))
 def gf_closed_form(size="fast", corrupt=None):
     lam = np64(EIGS[:3])
@@ -181,7 +181,7 @@ def _engine_gd(N: int, steps: int, lr: float):
 
 @register(id="dl.gd_scalar_recursion", paper=P, kind="exact", tolerance=1e-12,
           tolerance_reason="the same arithmetic in a different order (matrix products of 5x5 layers vs scalar powers): "
-                           "float64 round-off ~1e-15 per step, measured 1.5e-14 (theory.md §7).",
+                           "float64 round-off ~1e-15 per step, measured 1.5e-14 (docs/theory.md §7).",
           statement="Matrix GD on all layers (linkd engine, depth N = 3 at fast size, N = 1..4 at full; eta = 0.1, "
                     "150 steps, balanced aligned init) keeps the modes decoupled: u_k^T W_e v_k equals the scalar "
                     "recursion w <- w + eta lambda_k w^(N-1)(c_k - w^N), sigma = w^N, at every step (≤ 1e-12), "
@@ -235,10 +235,10 @@ def _order_ratios(size, corrupt, method):
 
 
 @register(id="dl.modified_equation_order", paper=P, kind="exact", tolerance=0.35,
-          tolerance_reason="theory.md §7.2 measures ratios 3.93-4.00; the next order makes the ratio 4(1 + O(eps)) "
+          tolerance_reason="docs/theory.md §7.2 measures ratios 3.93-4.00; the next order makes the ratio 4(1 + O(eps)) "
                            "(4.27 measured at N = 4, y0 = 0.1, eps 0.08 -> 0.04); 0.35 admits that, a first-order error "
                            "(ratio 2) fails.",
-          statement="GD vs the first-order modified equation (theory.md §7.2): sup_k |y_GD - y_mod| = O(eps^2): halving "
+          statement="GD vs the first-order modified equation (docs/theory.md §7.2): sup_k |y_GD - y_mod| = O(eps^2): halving "
                     "eps = eta lambda c^(2-2/N) divides the error by 4 (N = 2, 3, 4; y0 = 1e-3, 0.1; eps = 0.04 -> 0.02).",
           breakers=(Breaker("bracket term dropped (plain gradient flow)", lambda m: "gf", part="method"), scale(1.01)))
 def modified_equation_order(size="fast", corrupt=None):
@@ -252,7 +252,7 @@ def modified_equation_order(size="fast", corrupt=None):
 @register(id="dl.gradient_flow_order", paper=P, kind="exact", tolerance=0.2,
           tolerance_reason="first-order error C1 eps (1 + O(eps)): measured ratios 1.95-2.03; 0.2 admits the next order, "
                            "a second-order route (ratio 4) fails.",
-          statement="GD vs plain gradient flow at t = eta k (theory.md §7.2): sup_k |y_GD - y_GF| = C1 eps, halving eta "
+          statement="GD vs plain gradient flow at t = eta k (docs/theory.md §7.2): sup_k |y_GD - y_GF| = C1 eps, halving eta "
                     "halves it (N = 2, 3, 4; y0 = 1e-3, 0.1).",
           breakers=(Breaker("modified equation instead of plain flow", lambda m: "modified", part="method"), scale(1.01)))
 def gradient_flow_order(size="fast", corrupt=None):
@@ -264,7 +264,7 @@ def gradient_flow_order(size="fast", corrupt=None):
 
 
 @register(id="dl.modified_equation_constant", paper=P, kind="bound", tolerance=0.0,
-          tolerance_reason="an inequality; theory.md §7.2 measures C2 in [0.046, 0.18] (N = 2, 3, 4), the bound 0.2 eps^2 "
+          tolerance_reason="an inequality; docs/theory.md §7.2 measures C2 in [0.046, 0.18] (N = 2, 3, 4), the bound 0.2 eps^2 "
                            "is the stated constant rounded up.",
           statement="sup_k |y_GD - y_mod| <= 0.2 eps^2 for N = 2, 3, 4, y0 = 1e-3, 0.1 (1e-6 at full), eps <= 0.08.",
           breakers=(Breaker("bracket term dropped (plain gradient flow)", lambda m: "gf", part="method"),))
@@ -293,7 +293,7 @@ def _distill_gf():
 
 
 @register(id="dl.distilled_student_gf", paper=P, kind="exact", tolerance=ODE_TOL, tolerance_reason=ODE_REASON,
-          statement="Distillation across depths (theory.md §7.3): a depth-2 teacher (GF to T = 4 from sigma0 = 1e-2) "
+          statement="Distillation across depths (docs/theory.md §7.3): a depth-2 teacher (GF to T = 4 from sigma0 = 1e-2) "
                     "gives a_k = sigma_k^T(T); a depth-3 student (sigma0 = 1e-3) on Y_hat = X W_T^T follows "
                     "g_3(sigma^S/a_k) = g_3(sigma0/a_k) + lambda_k a_k^(4/3) t (full-matrix ODEs for both).",
           breakers=(scale(), WRONG_DEPTH, Breaker("student on the labels' strengths c_k instead of a_k",
@@ -324,10 +324,10 @@ def _distill_gd(steps_T: int, steps_S: int, lr: float):
 
 
 @register(id="dl.distilled_student_gd", paper=P, kind="exact", tolerance=1e-12,
-          tolerance_reason="float64 round-off of matrix GD vs the scalar recursion (theory.md §7 measures 1.5e-14).",
+          tolerance_reason="float64 round-off of matrix GD vs the scalar recursion (docs/theory.md §7 measures 1.5e-14).",
           statement="A linear teacher (GD from 0, T = 40 steps, eta = 0.1) gives a_k = c_k(1 - (1 - eta lambda_k)^T); a "
                     "depth-3 student trained by matrix GD (linkd engine, 150 steps) on its outputs equals the scalar GD "
-                    "recursion with c_k -> a_k (theory.md §7.3).",
+                    "recursion with c_k -> a_k (docs/theory.md §7.3).",
           breakers=(scale(1 + 1e-9), Breaker("teacher one step longer", lambda T: T + 1, part="T_teacher")))
 def distilled_student_gd(size="fast", corrupt=None):
     a_meas, s, off = _distill_gd(40, 150, 0.1)
@@ -360,7 +360,7 @@ def _measured_dilation():
 
 @register(id="dl.time_dilation", paper=P, kind="exact", tolerance=1e-8,
           tolerance_reason="half-times from scalar ODEs at rtol 1e-12 and root finding at 1e-13: relative ~1e-10.",
-          statement="Time dilation (theory.md §7.4b), c = 1, sigma0 = 1e-4, teacher progress Q = 0.2: the student's time to "
+          statement="Time dilation (docs/theory.md §7.4b), c = 1, sigma0 = 1e-4, teacher progress Q = 0.2: the student's time to "
                     "half its target over the reference's, R(N) = Q^-(2-2/N)[g_N(1/2) - g_N(sigma0/(Qc))]/[g_N(1/2) - "
                     "g_N(sigma0/c)] = 0.999, 4.13, 4.85, 4.97, 5.00 for N = 1, 2, 3, 4, 6 (measured by scalar ODEs).",
           breakers=(scale(), WRONG_DEPTH, Breaker("Q^-(2-2/N) clock factor dropped", lambda flag: True, part="Q_clock")))
@@ -380,7 +380,7 @@ def time_dilation(size="fast", corrupt=None):
 
 @register(id="dl.dilation_increases_with_depth", paper=P, kind="monotone", tolerance=0.0,
           tolerance_reason="a deterministic ordering of closed-form values (no noise): every step must go the right way.",
-          statement="Depth strengthens the exaggeration of learning order (theory.md §7.4b): R(1) <= 1 < R(2) < R(3) < R(4) "
+          statement="Depth strengthens the exaggeration of learning order (docs/theory.md §7.4b): R(1) <= 1 < R(2) < R(3) < R(4) "
                     "for every Q in {0.1, 0.2, 0.5, 0.9} and sigma0/c in {1e-6, 1e-4, 1e-2} (c = 1).",
           breakers=(Breaker("clock factor Q^-(2-2/N) replaced by Q^-(2/N)", lambda e: "2/N", part="clock_exponent"),))
 def dilation_increases_with_depth(size="fast", corrupt=None):
@@ -440,7 +440,7 @@ def _ordered_grid(size):
 @register(id="dl.gap_nonnegative", paper=P, kind="bound", tolerance=1e-12,
           tolerance_reason="a lower bound 0 in float64; tau* inverts g_N, so round-off of ~1e-15 in q may move the gap "
                            "by ~1e-13; ill-conditioned rows (1 - q_1^S < 1e-6) are left out and counted.",
-          statement="Matched-progress gap (theory.md §7.4a) >= 0 when lambda_1 >= lambda_k and c_1 >= c_k, N = 1..4: teacher "
+          statement="Matched-progress gap (docs/theory.md §7.4a) >= 0 when lambda_1 >= lambda_k and c_1 >= c_k, N = 1..4: teacher "
                     "of depth N to q_1 in {0.5, 0.9, 0.99}, student of depth N stopped at 5%-99% of Q_1, random ordered "
                     "spectra (4 modes), sigma0 in {1e-3, 0.05}.",
           breakers=(Breaker("student on a flattened spectrum sqrt(lambda lambda_1)", lambda lam: np.sqrt(lam * lam[0]),
@@ -457,7 +457,7 @@ def gap_nonnegative(size="fast", corrupt=None):
                        f"measured: smallest gap (lower bound 0); {excl} rows left out (1 - q_1^S < 1e-6)")
 
 
-EXAMPLES = {  # theory.md §7.4: gap on mode 2, sigma0 = 1e-3, teacher q1 = 0.9, student q1^S = 0.9 Q1
+EXAMPLES = {  # docs/theory.md §7.4: gap on mode 2, sigma0 = 1e-3, teacher q1 = 0.9, student q1^S = 0.9 Q1
     "lambda=(1,.5,.25), c=1": ((1.0, 0.5, 0.25), (1.0, 1.0, 1.0), (0.096, 0.060, 0.006, 0.003)),
     "whitened, c=(1,.5,.25)": ((1.0, 1.0, 1.0), (1.0, 0.5, 0.25), (0.0, 0.111, 0.012, 0.006)),
 }
@@ -479,7 +479,7 @@ def _ode_gap(lam, c, s0, N, qT, f):
 
 @register(id="dl.gap_examples", paper=P, kind="exact", tolerance=1e-7,
           tolerance_reason="three scalar ODE solves and three root findings at rtol 1e-12 / xtol 1e-13; 1e-7 leaves margin. "
-                           "The record also shows theory.md's rounded values (3 digits).",
+                           "The record also shows the 3-digit values quoted in docs/theory.md §7.4.",
           statement="The §7.4a examples (sigma0 = 1e-3, teacher q1 = 0.9, student q1^S = 0.9 Q1, mode 2): lambda = (1, .5, .25), "
                     "c = 1: +0.096, +0.060, +0.006, +0.003 for N = 1..4; whitened, c = (1, .5, .25): 0, +0.111, +0.012, "
                     "+0.006 -- not monotone in depth; with whitened inputs depth creates exaggeration.",
@@ -501,7 +501,7 @@ def gap_examples(size="fast", corrupt=None):
     rounding = float(np.max(np.abs(np.round(np.array(meas), 3) - quoted)))
     return exact(np.array(meas), pred, 1e-7, params={"sigma0": 1e-3, "teacher_q1": 0.9, "student_fraction": 0.9},
                  shown=(shown, [float(q) for q in quoted]),
-                 note=f"predicted shows theory.md's quoted values; |ODE rounded to 3 digits - quoted| max {rounding:.3g}")
+                 note=f"predicted shows the values quoted in docs/theory.md §7.4; |ODE rounded to 3 digits - quoted| max {rounding:.3g}")
 
 
 @cached
@@ -518,13 +518,13 @@ def _negative_grid(size):
 
 @register(id="dl.gap_negative_control", paper=P, kind="qualitative", tolerance=None,
           tolerance_reason="a finding (sign of a minimum over a grid), not a tolerance comparison.",
-          statement="Negative control (theory.md §7.4a): with only lambda_1 c_1 >= lambda_2 c_2 and c_1 < c_2 the gap can be "
+          statement="Negative control (docs/theory.md §7.4a): with only lambda_1 c_1 >= lambda_2 c_2 and c_1 < c_2 the gap can be "
                     "< 0 for N >= 3 and is never < 0 for N <= 2 (same grid of c_2 in {1.5, 10}, lambda_2 c_2 in {0.8, 1}, "
                     "sigma0 in {1e-4, 1e-2}, teacher q1 in {0.5, 0.9, 0.99}).")
 def gap_negative_control(size="fast", corrupt=None):
     grid = _negative_grid(size)
     mins = {str(N): _gap_grid(N, None, grid)[0] for N in (1, 2, 3, 4)}
     found = mins["3"] < 0 and mins["4"] < 0 and mins["1"] >= -1e-12 and mins["2"] >= -1e-12
-    return qualitative(found, mins, "N <= 2: >= 0; N = 3, 4: < 0 (theory.md: -1.5e-5, -6.8e-4 on its grid)",
+    return qualitative(found, mins, "N <= 2: >= 0; N = 3, 4: < 0 (docs/theory.md: -1.5e-5, -6.8e-4 on its grid)",
                        error=min(mins["3"], mins["4"]), params={"cases": len(grid)},
                        note="measured: smallest gap per depth over the grid")

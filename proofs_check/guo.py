@@ -1,4 +1,4 @@
-"""Guo, Zhong, Liu, Feng, Ma (2024), theory.md §5.2: a *linear analogue* of the attention/fidelity
+"""Guo, Zhong, Liu, Feng, Ma (2024), docs/theory.md §5.2: a *linear analogue* of the attention/fidelity
 findings. Two multiclass linear teachers are trained on independently augmented copies of the data
 (Gaussian feature noise of strength sigma_a); a student is distilled from their logit-averaged
 ensemble on augmented inputs (teacher and student see the same augmented inputs). The paper's
@@ -16,7 +16,7 @@ from proofs_check.registry import qualitative, register
 
 P = "guo"
 STRENGTHS = (0.0, 0.5, 1.0, 2.0)
-TAU, ALPHA = 3.0, 0.6  # RethinkKD CIFAR-100 scripts (theory.md §5.1): tau = 3, hard-label weight 0.6
+TAU, ALPHA = 3.0, 0.6  # RethinkKD CIFAR-100 scripts (docs/theory.md §5.1): tau = 3, hard-label weight 0.6
 
 
 @cached

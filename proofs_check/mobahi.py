@@ -1,4 +1,4 @@
-"""Mobahi, Farajtabar & Bartlett (NeurIPS 2020), theory.md §3: self-distillation rounds in a kernel
+"""Mobahi, Farajtabar & Bartlett (NeurIPS 2020), docs/theory.md §3: self-distillation rounds in a kernel
 space (RBF kernel, K points, constraint eps)."""
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def sparsification(size="fast", corrupt=None):
 
 @register(id="mb.collapse_bounds", paper=P, kind="bound", tolerance=0.0,
           statement="The collapse round T_c (first t with ||y_t||^2/K <= eps) satisfies ||y_0||/sqrt(K eps) - 1 <= T_c <= "
-                    "||y_0||^2/(K eps) (theory.md §3.2 check: T_c = 9 in [6.07, 50]).",
+                    "||y_0||^2/(K eps) (docs/theory.md §3.2 check: T_c = 9 in [6.07, 50]).",
           tolerance_reason="integer T_c against two real bounds: the error is the distance outside the interval (0 inside).",
           breakers=(Breaker("1/K normalisation forgotten (K = 1 in the bounds)", lambda k: 1, part="K"),))
 def collapse_bounds(size="fast", corrupt=None):
@@ -164,7 +164,7 @@ def _c_runs(size):
 
 @register(id="mb.c_increasing", paper=P, kind="monotone", tolerance=0.0,
           statement="Amplified regularisation: the per-round c_t strictly increases with t until collapse (noisy and "
-                    "clean y, several draws; theory.md §3.2 marks this as observed, not proved).",
+                    "clean y, several draws; docs/theory.md §3.2 marks this as observed, not proved).",
           tolerance_reason="deterministic root finding (brentq, relative 1e-15): the smallest relative increase "
                            "(c_t - c_{t-1})/c_t must be > 0.")
 def c_increasing(size="fast", corrupt=None):

@@ -1,4 +1,4 @@
-"""Nagarajan, Menon, Bhojanapalli, Mobahi, Kumar (NeurIPS 2023), theory.md §2: exaggerated implicit
+"""Nagarajan, Menon, Bhojanapalli, Mobahi, Kumar (NeurIPS 2023), docs/theory.md §2: exaggerated implicit
 bias of GD under distillation (linear regression), late distillation, confidence exaggeration,
 gradient denoising."""
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _setup(size):
     w_star = data.linear_teacher(k2, lam_pop)
     y = data.regression_labels(k3, X, w_star, noise=0.5)
     lam, V = eig(X)
-    lr = 0.9 / lam[0]  # eta * lambda_max = 0.9 (monotone filters, theory.md §2.2)
+    lr = 0.9 / lam[0]  # eta * lambda_max = 0.9 (monotone filters, docs/theory.md §2.2)
     c_star = V.T @ np64(jnp.linalg.pinv(X) @ y)
     return X, y, lam, V, lr, c_star
 
@@ -57,7 +57,7 @@ def _err_tol(c_star):
           statement="Teacher trained T=30 GD steps from 0 on y (MSE, n=20, d=50, eta*lambda_max=0.9, and 1.8 where the "
                     "residual factor oscillates): c_k(t) = (1-(1-eta lambda_k)^t) c_k* at every step t = 0..30 "
                     "(lambda_k = 0 directions stay 0).",
-          tolerance_reason="float64 round-off (theory.md reports 4e-16); error relative to max|c*|.",
+          tolerance_reason="float64 round-off (docs/theory.md reports 4e-16); error relative to max|c*|.",
           breakers=(scale(), SHIFT_EIGS))
 def teacher_filter(size="fast", corrupt=None):
     X, y, lam, V, lr, c_star = _setup(size)
@@ -151,7 +151,7 @@ def _fab_grid():
 
 
 @register(id="ng.exaggeration_gap_closed_form", paper=P, kind="bound", tolerance=1e-12,
-          statement="Exaggeration (derived, theory.md §2.2): for lambda_i > lambda_j > 0, at matched progress on i the "
+          statement="Exaggeration (derived, docs/theory.md §2.2): for lambda_i > lambda_j > 0, at matched progress on i the "
                     "student has progressed less on j: q_j^T(tau*) - q_j^S(t;T) >= 0 on a grid of T in 1..300, t in 1..1000, "
                     "two spectra; and f(ab) >= f(a)f(b) on a 400^2 grid, 6 values of r.",
           tolerance_reason="a lower bound 0 checked in float64; -1e-12 allows round-off in exp/log of the residuals.",
@@ -312,7 +312,7 @@ def _switch(size):
 
 @register(id="ng.switch_closed_form", paper=P, kind="exact", tolerance=ROUNDOFF,
           statement="Late distillation: hard labels for t_0=15 steps, then the teacher's (T=30) predictions: "
-                    "c_k(t) = c_k^yhat + (1-eta lambda_k)^(t-t0) (c_k(t0) - c_k^yhat) for t > t0 (theory.md §2.3), t = 0..80.",
+                    "c_k(t) = c_k^yhat + (1-eta lambda_k)^(t-t0) (c_k(t0) - c_k^yhat) for t > t0 (docs/theory.md §2.3), t = 0..80.",
           tolerance_reason="float64 round-off; error relative to max|c*|.",
           breakers=(scale(), SHIFT_EIGS, Breaker("switch one step late (t0+1)", lambda t0: t0 + 1, part="t_switch")))
 def switch_closed_form(size="fast", corrupt=None):
@@ -463,7 +463,7 @@ def confidence_two_level(size="fast", corrupt=None):
                     "beta = w_S^T Sigma w_T / w_T^T Sigma w_T within 4 SE, for the MSE and soft-CE (tau = 1, 4) students, "
                     "n < d and n > d (this replaces the old criterion 'test slope > 1', which cannot hold when beta < 1).",
           tolerance_reason="Monte Carlo over 2e4 test points: SE = sqrt(w_S^T Sigma w_S - beta^2 w_T^T Sigma w_T)/"
-                           "(sqrt(n_test) sqrt(1-2/pi) ||w_T||_Sigma) (calibrated in theory.md: z mean 0.11, sd 0.98); 4 SE "
+                           "(sqrt(n_test) sqrt(1-2/pi) ||w_T||_Sigma) (calibrated in docs/theory.md: z mean 0.11, sd 0.98); 4 SE "
                            "over 6 comparisons.",
           breakers=(Breaker("beta in the Euclidean metric (Sigma -> I)", lambda C: np.eye(C.shape[0]), part="cov"),
                     scale(1.02)))

@@ -1,4 +1,4 @@
-"""Phuong & Lampert (ICML 2019), theory.md §1: where a soft-label linear / deep-linear student
+"""Phuong & Lampert (ICML 2019), docs/theory.md §1: where a soft-label linear / deep-linear student
 ends up, the data-geometry risk bound and strong monotonicity."""
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def _limit_claim(n, corrupt, size):
 @register(id="pl.limit_underdetermined", paper=P, kind="exact", tolerance=STOP,
           statement="n < d (d=40, n=10): GD on the soft CE from w_0 converges to w_hat = P w* + (I-P) w_0.",
           tolerance_reason="stopping tolerance: run until ||grad L|| <= 1e-12, so the distance to the limit is "
-                           "~grad/mu; relative error <= 1e-6 (theory.md §1.2; measured ~1e-11).",
+                           "~grad/mu; relative error <= 1e-6 (docs/theory.md §1.2; measured ~1e-11).",
           breakers=(scale(), WRONG_PROJECTION,
                     Breaker("orthogonal part of w_0 forgotten (w_hat = P w*)", lambda w0: 0.0 * w0, part="w0")))
 def limit_underdetermined(size="fast", corrupt=None):
@@ -125,7 +125,7 @@ def limit_underdetermined(size="fast", corrupt=None):
 
 @register(id="pl.limit_overdetermined", paper=P, kind="exact", tolerance=STOP,
           statement="n >= d (d=40, n=80): GD on the soft CE converges to the teacher w* itself, for any w_0.",
-          tolerance_reason="stopping tolerance ||grad L|| <= 1e-12 -> relative error <= 1e-6 (theory.md §1.2).",
+          tolerance_reason="stopping tolerance ||grad L|| <= 1e-12 -> relative error <= 1e-6 (docs/theory.md §1.2).",
           breakers=(scale(), Breaker("projection onto the span of d-1 rows (wrong projection)",
                                      lambda X: X[:39], part="X")))
 def limit_overdetermined(size="fast", corrupt=None):
@@ -158,7 +158,7 @@ def _deep_run(size, init_scale, converge):
 @register(id="pl.deep_invariant", paper=P, kind="exact", tolerance=ROUNDOFF,
           statement="Deep linear student (N=2, d=30, n=10, width 8, GD lr 0.05, unbalanced Gaussian init): "
                     "W_1(t)(I-P) = W_1(0)(I-P) after 2000 steps (any init, any depth).",
-          tolerance_reason="float64 round-off: dL/dW_1 has rows in span{x_i} exactly (theory.md §1.3 reports 3e-14).",
+          tolerance_reason="float64 round-off: dL/dW_1 has rows in span{x_i} exactly (docs/theory.md §1.3 reports 3e-14).",
           breakers=(scale(), WRONG_PROJECTION))
 def deep_invariant(size="fast", corrupt=None):
     X, w_star, k3, d, h = _deep(size)
@@ -284,7 +284,7 @@ def bound_power_law(size="fast", corrupt=None):
 
 @register(id="pl.bound_cone", paper=P, kind="bound", tolerance=3.0, tolerance_reason=MC_REASON,
           statement="Cone geometry psi ~ U[0, pi/2) (no margin, p(theta) = 2 theta/pi, d=50): the bound holds but "
-                    "is loose (theory.md §1.4: MC .061,.025,.012,.0049,.0028 vs bound 1,.75,.53,.35,.27).",
+                    "is loose (docs/theory.md §1.4: MC .061,.025,.012,.0049,.0028 vs bound 1,.75,.53,.35,.27).",
           breakers=(_wrong_geometry("cone"),))
 def bound_cone(size="fast", corrupt=None):
     return _bound_claim("cone", size, corrupt)
@@ -304,19 +304,14 @@ def _iso_mc(size):
 @register(id="pl.isotropic_exact_risk", paper=P, kind="exact", tolerance=3.0, tolerance_reason=MC_REASON +
           " Each set's risk is exact (angle/pi), so the SE is that of the training-set draw only.",
           statement="Isotropic Gaussian x (d=20): E[R_n] = E[arccos sqrt(B)]/pi, B ~ Beta(n/2, (d-n)/2) "
-                    "(theory.md: n=1 .4415, 5 .3379, 10 .2501, 19 .0584).",
+                    "(exact: n=1 .44150, 5 .33780, 10 .25000 = 1/4 by symmetry, 19 .05850; docs/theory.md §1.4).",
           breakers=(Breaker("Beta parameters off by one (n -> n+1)", lambda ns: tuple(n + 1 for n in ns), part="n"),
                     scale(1.05)))
 def isotropic_exact_risk(size="fast", corrupt=None):
     mean, se, n_sets = _iso_mc(size)
     ns = apply(corrupt, "n", ISO_NS)
     pred = apply(corrupt, "prediction", np64(bounds.iso_gaussian_expected_risk(np.asarray(ns), ISO_D)))
-    ref = np.array([0.4415, 0.3379, 0.2501, 0.0584])
-    res = mc_equal(mean, pred, se, params={"d": ISO_D, "ns": ISO_NS, "n_sets": n_sets, "se": se,
-                                           "theory_md_reference": ref,
-                                           "formula_minus_reference": np64(bounds.iso_gaussian_expected_risk(
-                                               np.asarray(ISO_NS), ISO_D)) - ref})
-    return res
+    return mc_equal(mean, pred, se, params={"d": ISO_D, "ns": ISO_NS, "n_sets": n_sets, "se": se})
 
 
 @register(id="pl.isotropic_bound_vacuous", paper=P, kind="exact", tolerance=1e-12,

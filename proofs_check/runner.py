@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Run the claim registry (proofs_check): every claim of theory.md, "
+    p = _Parser(prog=PROG, description="Run the claim registry (proofs_check): every claim of docs/theory.md, "
                                        "measured against its closed form, bound or limit.")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--fast", dest="size", action="store_const", const="fast", help="CI sizes (default)")

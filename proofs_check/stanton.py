@@ -539,7 +539,7 @@ def plateaus(t, A, rise: float = PLATEAU_RISE, gap: float = PLATEAU_GAP):
                            "(checked against simulation by st.agreement_curve_steps) has a plateau: a decade of steps "
                            "gaining < 0.005 agreement while still >= 0.02 below 1.",
           statement="Optimisation limits fidelity: with condition number 1e4 the distilled student's test agreement plateaus "
-                    "below 100% on a log-step axis (theory.md §4.3 guess), judged on the exact curve "
+                    "below 100% on a log-step axis (docs/theory.md §4.3 guess), judged on the exact curve "
                     "A(t) = 1 - arccos(rho_Sigma(t))/pi of docs/theory.md §9.2.")
 def ill_conditioning_plateau(size="fast", corrupt=None):
     t = np.geomspace(1.0, 1e7, 141)

@@ -98,7 +98,7 @@ def test_isotropic_bound_is_vacuous():
 # ------------------------------------------------------------------------------ exact isotropic risk
 def test_iso_expected_risk_reference_values():
     got = bounds.iso_gaussian_expected_risk(np.array([1, 5, 10, 19]), 20)
-    # theory.md §6 numbers (4 digits, partly from Monte Carlo); the quadrature gives
+    # docs/theory.md §6 numbers (4 digits, partly from Monte Carlo); the quadrature gives
     # .44150, .33780, .25000 (exact: Beta(5,5) is symmetric), .05850
     np.testing.assert_allclose(got, [0.4415, 0.3379, 0.2501, 0.0584], atol=2e-4)
     assert got[2] == pytest.approx(0.25, abs=1e-12)
@@ -164,7 +164,7 @@ def test_bound_dominates_monte_carlo_risk(name):
     assert np.all(np.diff(mean) <= 3 * np.sqrt(se[1:] ** 2 + se[:-1] ** 2))
     if name == "margin_cone":  # bound 2^-n is exponential in n
         np.testing.assert_allclose(b_exact, 2.0 ** -ns, rtol=0.02)
-    if name == "cone_pi2":  # theory.md §1.4: .061, .025, .012, .0049 for n = 1, 2, 4, 8; bound 1, .75, .53, .35
+    if name == "cone_pi2":  # docs/theory.md §1.4: .061, .025, .012, .0049 for n = 1, 2, 4, 8; bound 1, .75, .53, .35
         np.testing.assert_allclose(mean, [0.061, 0.025, 0.012, 0.0049], atol=3 * se.max() + 1e-3)
         np.testing.assert_allclose(b_exact, [1.0, 0.75, 0.53, 0.35], atol=0.01)
 
@@ -181,7 +181,7 @@ def test_atom_mixture_exact_expected_risk_monotone():
 
     exact = [np.mean([risk(idx) for idx in itertools.product(range(5), repeat=n)]) for n in (1, 2, 3)]
     assert np.all(np.diff(exact) <= 1e-12)  # monotone in expectation ...
-    # ... although one realisation gets worse with more data: atom 2 is z of theory.md §1.5
+    # ... although one realisation gets worse with more data: atom 2 is z of docs/theory.md §1.5
     z = np.asarray(atoms[2])
     w1, w2 = (np.asarray(bounds.student_projection(atoms[jnp.array(i)], w)) for i in ([0], [0, 1]))
     assert np.sign(w1 @ z) == truth[2] and np.sign(w2 @ z) != truth[2]

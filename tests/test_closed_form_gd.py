@@ -1,4 +1,4 @@
-"""GD closed forms (theory.md §2, §3.3, §6 items 1-4) against direct float64 simulation.
+"""GD closed forms (docs/theory.md §2, §3.3, §6 items 1-4) against direct float64 simulation.
 
 Agreement target: relative error <= 1e-10 (the math is exact; simulation accumulates round-off).
 """

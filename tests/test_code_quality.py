@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 60
 
 # TEMPORARY: files still being edited by other engineers; the lead empties this list.
-LONG_FUNCTIONS_ALLOWED = {"linkd/engines.py:simulate_closed_form"}
+LONG_FUNCTIONS_ALLOWED: set[str] = set()
 
 
 def _modules() -> dict[str, Path]:

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from linkd.experiments import base
+from linkd import registry
 from linkd.plotting import check_figure, legend_overlaps
 from linkd.rundir import load_run
 
@@ -44,6 +44,6 @@ def test_modified_flow_is_second_order_and_dilation_grows_with_depth(preset_run)
 
 def test_figure_is_labelled_and_legends_cover_no_data(preset_run):
     run = load_run(preset_run("deep_modes"))
-    figs = base.get("deep_modes").figures(run.metrics, run.summary, run.config)
+    figs = registry.get("deep_modes").figures(run.metrics, run.summary, run.config)
     assert set(figs) == {"deep_modes"}
     assert check_figure(figs["deep_modes"]) == [] and legend_overlaps(figs["deep_modes"]) == []

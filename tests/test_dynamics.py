@@ -190,7 +190,6 @@ def test_float32_inputs_run_in_float32():
 
 def test_alpha_mixture_and_switch_weighting():
     X, z, lab = problem()
-    data = dynamics.Data(X, z, labels=lab)
     w = jnp.asarray(np.random.default_rng(1).standard_normal(10))
     spec = dynamics.EngineSpec(family="binary", steps=1, switch_step=5)
     h = dynamics.Hyper(lr=0.1, tau=2.0, alpha=0.25)

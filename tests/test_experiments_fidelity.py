@@ -144,10 +144,10 @@ def test_bad_input_is_refused(capsys, tmp_path):
 
 @pytest.mark.parametrize("name", ["confidence", "fidelity"])
 def test_f3_f8_legends_cover_no_data(name, preset_run):
-    from linkd.experiments import base
+    from linkd import registry
     from linkd.plotting import legend_overlaps
     from linkd.rundir import load_run
 
     run = load_run(preset_run(name))
-    for stem, fig in base.get(run.config.experiment).figures(run.metrics, run.summary, run.config).items():
+    for stem, fig in registry.get(run.config.experiment).figures(run.metrics, run.summary, run.config).items():
         assert legend_overlaps(fig) == [], stem

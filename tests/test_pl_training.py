@@ -1,4 +1,4 @@
-"""Soft cross-entropy training (the engine) converges to the Phuong–Lampert closed forms (theory.md §1.2–1.3)."""
+"""Soft cross-entropy training (the engine) converges to the Phuong–Lampert closed forms (docs/theory.md §1.2–1.3)."""
 import jax
 import jax.numpy as jnp
 import numpy as np

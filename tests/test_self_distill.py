@@ -15,7 +15,7 @@ K = 30
 
 
 def _mobahi_problem(noise=0.3, seed=0):
-    """RBF ℓ = 0.2 on K = 30 grid points in [-1, 1], y = sin 3x + noise (theory.md §3.2 check)."""
+    """RBF ℓ = 0.2 on K = 30 grid points in [-1, 1], y = sin 3x + noise (docs/theory.md §3.2 check)."""
     rng = np.random.default_rng(seed)
     x = np.linspace(-1.0, 1.0, K)
     y = np.sin(3 * x) + noise * rng.standard_normal(K)
@@ -69,7 +69,7 @@ def test_collapse_round_within_bounds_and_c_increasing():
     lo, hi = cf.collapse_round_bounds(y, K, eps)
     assert lo == pytest.approx(np.sqrt(50) - 1) and hi == pytest.approx(50.0)
     T = res.collapsed_at
-    assert T == 9  # the reference run of theory.md §3.2
+    assert T == 9  # the reference run of docs/theory.md §3.2
     assert lo <= T <= hi
     c = np.asarray(res.c)
     assert np.all(np.diff(c[:T]) > 0)  # amplified regularisation

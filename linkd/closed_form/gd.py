@@ -1,4 +1,4 @@
-r"""Gradient descent on the squared loss in the eigenbasis of :math:`\hat\Sigma` (theory.md §2, §3.3, §6).
+r"""Gradient descent on the squared loss in the eigenbasis of :math:`\hat\Sigma` (docs/theory.md §2, §3.3, §6).
 
 Loss :math:`L(w) = \frac{1}{2n}\|Xw - y\|^2`, GD :math:`w_{t+1} = w_t - \eta\nabla L(w_t)`.
 In coordinates :math:`c_k = v_k^\top w` the dynamics decouple:
@@ -70,7 +70,7 @@ def _lead(x: Array, k: int) -> Array:
 class StableLR(NamedTuple):
     r"""Step-size limits for GD on the squared loss: ``convergent`` = :math:`2/\lambda_\max`
     (η below it converges), ``monotone`` = :math:`1/\lambda_\max` (η below it keeps every filter
-    :math:`1-(1-\eta\lambda)^t` monotone in t; theory.md §2.2)."""
+    :math:`1-(1-\eta\lambda)^t` monotone in t; docs/theory.md §2.2)."""
 
     convergent: float
     monotone: float
@@ -156,7 +156,7 @@ def _col(lam: Array, like: Array) -> Array:
 
 
 def teacher_student_filters(eigvals: Array, lr, T_teacher: int, t_student) -> Array:
-    r"""Student filter :math:`(1-(1-\eta\lambda_k)^{t})(1-(1-\eta\lambda_k)^{T})` (theory.md §2.2).
+    r"""Student filter :math:`(1-(1-\eta\lambda_k)^{t})(1-(1-\eta\lambda_k)^{T})` (docs/theory.md §2.2).
 
     A teacher trained T steps from zero has :math:`c_k = f_k(T)c_k^*`; a student trained t steps
     from zero on the teacher's train predictions has :math:`c_k = f_k(t)f_k(T)c_k^*`.
@@ -189,7 +189,7 @@ def exaggeration_gap(eigvals: Array, lr, T: int, t: int) -> Array:
     (0 elsewhere), where the teacher's time :math:`\tau^*` matches the student's progress on the
     larger direction: :math:`q_i^T(\tau^*) = q_i^S(t;T)`, :math:`\tau^* = \ln(1-q)/\ln(1-\eta\lambda_i)`.
 
-    Nagarajan et al.'s exaggeration (theory.md §2.2, derived): every entry is ≥ 0 — at matched
+    Nagarajan et al.'s exaggeration (docs/theory.md §2.2, derived): every entry is ≥ 0 — at matched
     progress on a top direction the student has progressed less on a lower one. Needs
     :math:`0 < \eta\lambda_1 < 1` (monotone filters). Computed from the exact residual
     :math:`1 - q^S = a + b - ab`, :math:`a = (1-\eta\lambda)^t`, :math:`b = (1-\eta\lambda)^T`.
@@ -228,7 +228,7 @@ def _mask_pairs(gap: Array, lam: Array) -> Array:
 
 
 def switch_trajectory(eigvals: Array, coeffs_star: Array, lr, T_teacher: int, t_switch: int, steps) -> Array:
-    r"""Late distillation (theory.md §2.3): GD from zero on the labels y for :math:`t_0` steps, then
+    r"""Late distillation (docs/theory.md §2.3): GD from zero on the labels y for :math:`t_0` steps, then
     on the teacher's predictions :math:`\hat y = Xw_T`:
 
     .. math:: c_k(t) = (1-(1-\eta\lambda_k)^t)c_k^* \ (t \le t_0), \quad
@@ -249,7 +249,7 @@ def switch_trajectory(eigvals: Array, coeffs_star: Array, lr, T_teacher: int, t_
 def gd_self_distill_factor(eigvals: Array, lr, T: int, rounds) -> Array:
     r"""Factor on :math:`c_k^*` after ``rounds`` fits of T early-stopped GD steps from zero, each on the
     previous fit's train predictions (round 1 = the teacher fitted to y): :math:`(1-(1-\eta\lambda_k)^T)^{r}`
-    (theory.md §3.3). ``rounds``: a count r, or an array of counts (leading axes of the output)."""
+    (docs/theory.md §3.3). ``rounds``: a count r, or an array of counts (leading axes of the output)."""
     r = jnp.asarray(rounds)
     f = gd_filter(eigvals, lr, T)
     rr = r[..., None]

@@ -1,4 +1,4 @@
-r"""Phuong & Lampert (ICML 2019): where a soft-label (distillation) student ends up (theory.md §1).
+r"""Phuong & Lampert (ICML 2019): where a soft-label (distillation) student ends up (docs/theory.md §1).
 
 Notation: :math:`X\in\mathbb{R}^{n\times d}` (rows :math:`x_i`), :math:`P = X^+X` the orthogonal
 projector onto the row space, teacher :math:`w_*`, soft labels :math:`y_i = \sigma(w_*^\top x_i)`.
@@ -81,7 +81,7 @@ def pl_deep_invariant(W1_0: Array, X: Array) -> Array:
 
     Exact for any depth N ≥ 2, any init and any step size: :math:`\partial L/\partial W_1 =
     (W_N\cdots W_2)^\top\nabla L(w)^\top` has rows in the row space of X, so
-    :math:`W_1(t)(I-P) = W_1(0)(I-P)` for all t (theory.md §1.3). Shape (d_1, d).
+    :math:`W_1(t)(I-P) = W_1(0)(I-P)` for all t (docs/theory.md §1.3). Shape (d_1, d).
     """
     X = _as_2d(X)
     W1_0 = jnp.asarray(W1_0)
@@ -107,7 +107,7 @@ def pl_deep_limit(X: Array, w_star: Array, W1_0: Array, head: Array) -> Array:
     (C, d_1) for C outputs).
 
     Only the orthogonal part depends on the trajectory (through ``head``); it is exactly zero when
-    rank X = d and scales with the init of :math:`W_1` (theory.md §1.3).
+    rank X = d and scales with the init of :math:`W_1` (docs/theory.md §1.3).
     """
     X = _as_2d(X)
     d = X.shape[1]
@@ -127,7 +127,7 @@ def pl_deep_limit(X: Array, w_star: Array, W1_0: Array, head: Array) -> Array:
 
 
 class PLCounterexample(NamedTuple):
-    """Data of the per-realisation counterexample to monotonicity (theory.md §1.5)."""
+    """Data of the per-realisation counterexample to monotonicity (docs/theory.md §1.5)."""
 
     w_star: Array  # teacher e_1
     X1: Array  # training set {x_1}, shape (1, 3)

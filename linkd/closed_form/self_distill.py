@@ -1,4 +1,4 @@
-r"""Mobahi, Farajtabar & Bartlett (NeurIPS 2020): self-distillation rounds in a kernel space (theory.md §3).
+r"""Mobahi, Farajtabar & Bartlett (NeurIPS 2020): self-distillation rounds in a kernel space (docs/theory.md §3).
 
 K training points, :math:`G[j,k] = \tfrac1K g(x_j,x_k)` (PSD), :math:`g_x[k] = \tfrac1K g(x,x_k)`.
 One round fits :math:`f(x) = g_x^\top(cI+G)^{-1}y` under :math:`\tfrac1K\sum_k(f(x_k)-y_k)^2 \le \varepsilon`;
@@ -71,7 +71,7 @@ class SelfDistillResult(NamedTuple):
 
 
 class CollapseBounds(NamedTuple):
-    """Bounds on the collapse round :math:`T_c` (theory.md §3.2)."""
+    """Bounds on the collapse round :math:`T_c` (docs/theory.md §3.2)."""
 
     lower: float
     upper: float
@@ -177,7 +177,7 @@ def solve_round_c(eigvals, z, eps: float) -> float:
 def self_distill_rounds(
     G: Array, y: Array, eps: float | None = None, lam: float | Array | None = None, rounds: int = 10
 ) -> SelfDistillResult:
-    r"""R rounds of self-distillation, :math:`y_t = G(c_tI+G)^{-1}y_{t-1}` (theory.md §3.2).
+    r"""R rounds of self-distillation, :math:`y_t = G(c_tI+G)^{-1}y_{t-1}` (docs/theory.md §3.2).
 
     Exactly one of:
 
@@ -235,11 +235,12 @@ def collapse_round_bounds(y0: ArrayLike, K: int, eps: float) -> CollapseBounds:
 
     .. math::  \frac{\|y_0\|}{\sqrt{K\varepsilon}} - 1 \;\le\; T_c \;\le\; \frac{\|y_0\|^2}{K\varepsilon}.
 
-    Derivation (theory.md §3.2, [D]): every round moves y by exactly :math:`\sqrt{K\varepsilon}` and
+    Derivation (docs/theory.md §3.2, [D]): every round moves y by exactly :math:`\sqrt{K\varepsilon}` and
     :math:`\langle y_{t-1}, y_{t-1}-y_t\rangle \ge K\varepsilon`, so
     :math:`\|y_0\| - t\sqrt{K\varepsilon} \le \|y_t\|` and :math:`\|y_t\|^2 \le \|y_0\|^2 - tK\varepsilon`.
-    (The second also gives the slightly sharper :math:`T_c \le \|y_0\|^2/(K\varepsilon) - 1`; the
-    published bound, in terms of the spectrum, was not retrieved.)
+    (The second gives the strict :math:`T_c < \|y_0\|^2/(K\varepsilon)`; the sharper-looking
+    :math:`T_c \le \|y_0\|^2/(K\varepsilon) - 1` is false: K = 1 with ratio 1.5 collapses at T_c = 1.
+    The published bound, in terms of the spectrum, was not retrieved.)
     ``y0``: the (K,) targets, or a scalar taken as :math:`\|y_0\|`.
     """
     if not isinstance(K, (int, np.integer)) or K < 1:

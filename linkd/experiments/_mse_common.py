@@ -1,4 +1,4 @@
-"""Shared pieces of the squared-loss teacher→student experiments (Nagarajan et al., theory.md §2).
+"""Shared pieces of the squared-loss teacher→student experiments (Nagarajan et al., docs/theory.md §2).
 
 Problem: Gaussian design X (n, d) with a chosen population spectrum, linear ground truth w*,
 noisy labels y = Xw* + σε, test set with clean targets X_test w*. Everything is expressed in the

@@ -1,4 +1,4 @@
-r"""F6: convergence of soft-CE students to the Phuong–Lampert limit, n < d (theory.md §1.2–1.3).
+r"""F6: convergence of soft-CE students to the Phuong–Lampert limit, n < d (docs/theory.md §1.2–1.3).
 
 Isotropic Gaussian X (n, d), teacher :math:`w_*` of norm ``data.teacher_norm``, targets = teacher logits.
 * Linear student from a random :math:`w_0`: distance :math:`\|w(t) - \hat w\|`, :math:`\hat w = Pw_* + (I-P)w_0`

@@ -1,4 +1,4 @@
-r"""F5: Phuong–Lampert risk of a distilled linear / deep-linear student (theory.md §1.4–1.5).
+r"""F5: Phuong–Lampert risk of a distilled linear / deep-linear student (docs/theory.md §1.4–1.5).
 
 For each data geometry (margin cone, power-law angle, isotropic Gaussian) and training-set size n:
 

@@ -1,4 +1,4 @@
-r"""F7: self-distillation rounds in a kernel space (Mobahi, Farajtabar & Bartlett 2020; theory.md §3).
+r"""F7: self-distillation rounds in a kernel space (Mobahi, Farajtabar & Bartlett 2020; docs/theory.md §3).
 
 K points on a grid in [-1, 1], RBF kernel (lengthscale ℓ), :math:`G = g(x_j, x_k)/K`, labels
 :math:`y = \sin(\omega x) + \sigma\,\xi`. ε-mode rounds (:func:`~linkd.closed_form.self_distill_rounds`):
