@@ -7,7 +7,7 @@ test suite) kills it. Not part of the default test suite.
     .venv/bin/python -m benchmarks.mutation --no-tests      # stop after the claim registry
 
 Each mutant is a small textual edit (a literal string, or a regular expression for the engine
-files that are being refactored) applied to a COPY of the tree (``git ls-files`` tracked and
+files, so a mutant survives small refactors of the surrounding code) applied to a COPY of the tree (``git ls-files`` tracked and
 untracked-not-ignored files, copied to a temporary directory; the working tree is never edited).
 The copy is run with ``PYTHONPATH`` pointing at it, in three stages, stopping at the first kill:
 
@@ -135,7 +135,7 @@ MUTANTS = (
     M("data.isotropic_p_dim", "sampler", "linkd/data.py", "betainc(0.5, (d - 1) / 2.0, s2)",
       "betainc(0.5, (d - 2) / 2.0, s2)", "isotropic p(theta) with the wrong dimension", ("pl.geometry_p_samples",),
       ("tests/test_data.py", "tests/test_bounds.py")),
-    # ------------------------------------------------------------------ engine (regex: these files are being refactored)
+    # ------------------------------------------------------------------ engine (regex: robust to small refactors)
     M("engine.kd_binary_tau2_ignored", "engine", "linkd/dynamics.py", r"kd_binary\(z, z_t, tau, tau2_scale\)",
       "kd_binary(z, z_t, tau, False)", "engine ignores tau2_scale for the binary KD loss",
       ("ng.kd_gradient_temperature",), ("tests/test_dynamics.py",), regex=True),

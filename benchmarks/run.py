@@ -35,6 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 from linkd import dynamics, engines, spectral  # noqa: E402
+from linkd.dtypes import x64_enabled  # noqa: E402
 
 F64 = jnp.float64
 
@@ -515,7 +516,7 @@ def machine_info() -> dict:
         "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
         "jax": jax.__version__, "jaxlib": getattr(jax.lib, "__version__", None) or __import__("jaxlib").__version__,
         "numpy": np.__version__, "backend": jax.default_backend(), "device": str(dev.device_kind),
-        "devices": len(jax.devices()), "x64": bool(jax.config.jax_enable_x64),
+        "devices": len(jax.devices()), "x64": x64_enabled(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "loadavg_start": os.getloadavg(),
         "no_gpu_note": None if jax.default_backend() != "cpu" else "no GPU on this machine: GPU numbers not measured (run with JAX_PLATFORMS=cuda on one)",
     }
@@ -523,7 +524,7 @@ def machine_info() -> dict:
 
 def run(mode: str = "full", out: str | None = None, verbose: bool = True) -> dict:
     """Run every section at ``mode`` sizes; returns {"machine", "mode", "rows", "table"}."""
-    if not jax.config.jax_enable_x64:
+    if not x64_enabled():
         raise RuntimeError("benchmarks run in float64: enable jax_enable_x64 before calling run()")
     S = sizes(mode)
     info = machine_info()

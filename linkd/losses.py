@@ -17,6 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from linkd.dtypes import default_float
 from linkd.errors import ConfigError
 
 Array = jnp.ndarray
@@ -41,7 +42,7 @@ def softmax_ce(z: Array, q: Array, tau: float | Array = 1.0) -> Array:
 
 def one_hot(labels: Array, num_classes: int, dtype=None) -> Array:
     """Integer labels (n,) → one-hot (n, C)."""
-    return jax.nn.one_hot(labels, num_classes, dtype=dtype or jnp.zeros(()).dtype)
+    return jax.nn.one_hot(labels, num_classes, dtype=dtype or default_float())
 
 
 def kd_binary(z_s: Array, z_t: Array, tau: float | Array = 1.0, tau2_scale: bool = True) -> Array:
