@@ -45,10 +45,18 @@ def test_bad_input_exits_2_with_one_line_naming_the_key(override, needle, tmp_pa
     assert not (tmp_path / "bad" / "metrics.npz").exists()
 
 
-def test_sweep_over_seed_and_lr_runs_in_one_vmap_and_equals_single_runs(tmp_path):
+def test_sweep_over_seed_and_lr_runs_in_one_vmap_and_equals_single_runs(tmp_path, monkeypatch):
+    from linkd.experiments import _mse_common
+
+    draws = []
+    draw = _mse_common._draw_problem
+    monkeypatch.setattr(_mse_common, "_draw_problem", lambda cfg, seed: draws.append(seed) or draw(cfg, seed))
+    _mse_common._PROBLEMS.clear()
     grid = ["--grid", "run.seed=0,1", "--grid", "train.lr_fraction=0.5,0.9"]
     out = tmp_path / "sweep"
     assert cli.main(["sweep", "eigen_convergence", *overrides("eigen_convergence"), *grid, "--out", str(out), "--quiet"]) == 0
+    assert sorted(draws) == [0, 0, 1, 1]  # each point's problem drawn once: validation and run share it
+    _mse_common._PROBLEMS.clear()  # the single run below draws its problem afresh
     index = json.loads((out / "sweep.json").read_text())
     assert index["vectorized"] is True
     points = sorted(p for p in out.iterdir() if p.is_dir())

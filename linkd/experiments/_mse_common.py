@@ -6,6 +6,7 @@ eigenbasis of Σ̂ = XᵀX/n, where the GD closed forms of :mod:`linkd.closed_fo
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import NamedTuple
 
 import jax
@@ -46,19 +47,32 @@ class MSEProblem(NamedTuple):
     lr: float
 
 
-_PROBLEMS: dict = {}  # the last problem built: validation builds it, the run reuses it
+#: Problems already drawn, newest last: validation draws a problem and the run (or every point of a
+#: sweep, validated one by one before the sweep runs) reuses it. Bounded by count and bytes.
+_PROBLEMS: OrderedDict = OrderedDict()
+_CACHE_MAX_PROBLEMS = 64
+_CACHE_MAX_BYTES = 512 * 2**20
+
+
+def _problem_nbytes(p: MSEProblem) -> int:
+    return sum(int(getattr(a, "nbytes", 0)) for a in p)
 
 
 def build_problem(cfg, seed: int) -> MSEProblem:
-    """Draw the design, teacher and labels from ``seed`` (independent subkeys). The last problem
-    is kept, so the validation that inspects it (:func:`validate`) costs the run nothing."""
+    """Draw the design, teacher and labels from ``seed`` (independent subkeys). Problems are kept
+    (keyed by the resolved config's digest, the seed and the x64 flag; at most 64 problems and
+    512 MiB), so the validation that inspects one (:func:`validate`) costs the run nothing, also
+    for every point of a sweep."""
     key = (cfg.digest() if hasattr(cfg, "digest") else None, seed, x64_enabled())
     if key[0] is not None and key in _PROBLEMS:
+        _PROBLEMS.move_to_end(key)
         return _PROBLEMS[key]
     p = _draw_problem(cfg, seed)
-    _PROBLEMS.clear()
     if key[0] is not None:
         _PROBLEMS[key] = p
+        while len(_PROBLEMS) > 1 and (len(_PROBLEMS) > _CACHE_MAX_PROBLEMS or
+                                      sum(map(_problem_nbytes, _PROBLEMS.values())) > _CACHE_MAX_BYTES):
+            _PROBLEMS.popitem(last=False)
     return p
 
 
