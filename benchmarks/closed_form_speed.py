@@ -36,19 +36,19 @@ def measure(depth: int, modes: int = 10_000, times: int = 1_000, repeats: int = 
 
     lam, c, t = _problem(modes, times)
     t0 = time.perf_counter()
-    out = cf.deep_gf_trajectory(lam, c, 1e-3, depth, t)
+    out = cf.deep_gf_trajectory(lam, c, 1e-3, t, depth=depth)
     first = time.perf_counter() - t0
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = cf.deep_gf_trajectory(lam, c, 1e-3, depth, t)
+        out = cf.deep_gf_trajectory(lam, c, 1e-3, t, depth=depth)
         ts.append(time.perf_counter() - t0)
     med = statistics.median(ts)
     # accuracy on a sample: the table route against the bracketed Newton inverse (N ≥ 3) / itself (N ≤ 2)
     rows = np.arange(0, times, max(1, times // 20))
     kappa = lam * c ** (2.0 - 2.0 / depth)
-    G = deep_linear.deep_g(1e-3 / c, depth)[None, :] + kappa[None, :] * t[rows, None]
-    ref = c[None, :] * deep_linear.deep_g_inverse_newton(G, depth)
+    G = deep_linear.deep_g(1e-3 / c, depth=depth)[None, :] + kappa[None, :] * t[rows, None]
+    ref = c[None, :] * deep_linear.deep_g_inverse_newton(G, depth=depth)
     err = float(np.max(np.abs(out[rows] - ref) / ref))
     return {"group": "closed form", "name": f"deep GF sigma_k(t), N={depth}, {modes}x{times}", "seconds": med,
             "ratio": med / TARGET_S, "ratio_of": f"median of {repeats} / {TARGET_S:g} s target",

@@ -24,7 +24,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from linkd import dynamics, engines  # noqa: E402
+from linkd import engine  # noqa: E402
 
 
 def _status(field: str) -> int:
@@ -53,26 +53,26 @@ def main(case: dict) -> dict:
     axis = case.get("axis", False)
     spectrum = None
     if path in ("eigen", "closed_form"):
-        spectrum = engines.thin_spectrum(X)
+        spectrum = engine.thin_spectrum(X)
     basis = None if axis else (jnp.eye(d, m, dtype=X.dtype) if spectrum is None else spectrum.basis[:, :m])
-    data = dynamics.Data(X, z, basis=basis)
-    spec = dynamics.EngineSpec(family=family, steps=T, record_every=every)
-    hyper = dynamics.Hyper(lr=0.5)
+    data = engine.Data(X, z, basis=basis)
+    spec = engine.EngineSpec(family=family, steps=T, record_every=every)
+    hyper = engine.Hyper(lr=0.5)
     w0 = jnp.zeros(d, X.dtype)
     top = m if axis else None
     data_bytes = int(sum(x.nbytes for x in jax.tree_util.tree_leaves(data)))
     R = len(spec.recorded_steps)
     recorded = R * (m + 8) * 8
     if path == "plain":
-        estimate = dynamics.record_bytes(spec, data, w0)
+        estimate = engine.memory.record_bytes(spec, data, w0)
 
         def run():
-            return dynamics.simulate(w0, data, hyper, spec)
+            return engine.simulate(w0, data, hyper, spec)
     else:
-        estimate = engines.estimate_bytes(path, w0, data, spec, spectrum=spectrum, record_top=top).total
+        estimate = engine.estimate_bytes(path, w0, data, spec, spectrum=spectrum, record_top=top).total
 
         def run():
-            return engines.simulate_auto(w0, data, hyper, spec, spectrum, path=path, record_top=top)
+            return engine.simulate_auto(w0, data, hyper, spec, spectrum, path=path, record_top=top)
 
     jax.block_until_ready(run())
     gc.collect()

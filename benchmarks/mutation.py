@@ -61,18 +61,17 @@ class Mutant:
 M = Mutant
 MUTANTS = (
     # ------------------------------------------------------------------ closed forms
-    M("cf.exaggeration_gap_sign", "closed form", "linkd/closed_form/gd.py", "_gap(a + b - a * b, ld)",
-      "_gap(a + b + a * b, ld)", "exaggeration_gap residual a+b+ab instead of a+b-ab",
+    M("cf.exaggeration_gap_sign", "closed form", "linkd/closed_form/gd.py", "_pairwise_gap(a + b - a * b,",
+      "_pairwise_gap(a + b + a * b,", "exaggeration_gap residual a+b+ab instead of a+b-ab",
       ("ng.exaggeration_gap_formula",), ("tests/test_closed_form_gd.py",)),
     M("cf.teacher_student_T_plus_1", "closed form", "linkd/closed_form/gd.py",
-      "_mul(gd_filter(eigvals, lr, t_student), gd_filter(eigvals, lr, T_teacher))",
-      "_mul(gd_filter(eigvals, lr, t_student), gd_filter(eigvals, lr, T_teacher + 1))",
+      "1.0 - _gd(lam, eta, T))", "1.0 - _gd(lam, eta, T + 1))",
       "teacher filter one step off in teacher_student_filters", ("ng.student_filter",), ("tests/test_closed_form_gd.py",)),
-    M("cf.switch_off_by_one", "closed form", "linkd/closed_form/gd.py", "jnp.maximum(t - t_switch, 0)",
-      "jnp.maximum(t - t_switch - 1, 0)", "late-distillation decay counted from t0+1", ("ng.switch_closed_form",),
+    M("cf.switch_off_by_one", "closed form", "linkd/closed_form/gd.py", "jnp.maximum(t - t0, 0)",
+      "jnp.maximum(t - t0 - 1, 0)", "late-distillation decay counted from t0+1", ("ng.switch_closed_form",),
       ("tests/test_closed_form_gd.py",)),
-    M("cf.gd_decay_sign", "closed form", "linkd/closed_form/gd.py", "odd = jnp.mod(tf, 2.0) == 1.0",
-      "odd = jnp.mod(tf, 2.0) == 0.0", "sign of (1 - eta lambda)^t wrong for eta lambda > 1", ("ng.teacher_filter",),
+    M("cf.gd_decay_sign", "closed form", "linkd/closed_form/decay.py", "odd = whole & (xp.mod(t, 2.0) == 1.0)",
+      "odd = whole & (xp.mod(t, 2.0) == 0.0)", "sign of (1 - eta lambda)^t wrong for eta lambda > 1", ("ng.teacher_filter",),
       ("tests/test_closed_form_gd.py",)),
     M("cf.self_distill_predict_round", "closed form", "linkd/closed_form/self_distill.py",
       "coef = inv * (result.y[:-1] @ V)", "coef = inv * (result.y[1:] @ V)",
@@ -85,7 +84,7 @@ MUTANTS = (
     M("bound.pl_exponent_looser", "bound", "linkd/bounds.py", "pc[None, :] ** nf[:, None]",
       "pc[None, :] ** (nf[:, None] - 1.0)", "PL bound exponent n-1 (a looser bound)", ("pl.bound_closed_form",),
       ("tests/test_bounds.py",)),
-    M("bound.mc_standard_error", "bound", "linkd/bounds.py", "jnp.std(risks, ddof=1) / np.sqrt(n_sets)",
+    M("bound.mc_standard_error", "bound", "linkd/bounds.py", "jnp.std(risks, ddof=1) / math.sqrt(n_sets)",
       "jnp.std(risks, ddof=1) / n_sets", "Monte Carlo SE divided by n_sets instead of sqrt(n_sets)",
       ("pl.mc_standard_error",), ("tests/test_bounds.py",)),
     M("bound.geometry_risk_dim", "bound", "linkd/bounds.py", "betainc(0.5 * (d - 2), 0.5,", "betainc(0.5 * (d - 1), 0.5,",
@@ -124,37 +123,37 @@ MUTANTS = (
       "return jnp.where(c_star == 0, 0.0, c / jnp.abs(safe))", "progress defined as c/|c*|",
       ("ng.exaggeration_gap_formula",), ("tests/test_losses_spectral.py",)),
     # ------------------------------------------------------------------ samplers
-    M("data.margin_cone_swap", "sampler", "linkd/data.py", "a, b = jnp.cos(psi), jnp.sin(psi)",
+    M("data.margin_cone_swap", "sampler", "linkd/data/geometries.py", "a, b = jnp.cos(psi), jnp.sin(psi)",
       "a, b = jnp.sin(psi), jnp.cos(psi)", "margin cone: psi measured from the boundary instead of w*",
       ("pl.geometry_exact_risk",), ("tests/test_data.py",)),
-    M("data.power_law_exponent", "sampler", "linkd/data.py", "theta = (math.pi / 2) * t ** (1.0 / param)",
+    M("data.power_law_exponent", "sampler", "linkd/data/geometries.py", "theta = (math.pi / 2) * t ** (1.0 / param)",
       "theta = (math.pi / 2) * t ** param", "power-law angles with exponent beta instead of 1/beta",
       ("pl.geometry_exact_risk",), ("tests/test_data.py",)),
-    M("data.gaussian_design_variance", "sampler", "linkd/data.py", "* jnp.sqrt(lam)[None, :]", "* lam[None, :]",
+    M("data.gaussian_design_variance", "sampler", "linkd/data/designs.py", "* jnp.sqrt(lam)[None, :]", "* lam[None, :]",
       "Gaussian design scaled by lambda instead of sqrt(lambda)", (), ("tests/test_data.py",)),
-    M("data.isotropic_p_dim", "sampler", "linkd/data.py", "betainc(0.5, (d - 1) / 2.0, s2)",
+    M("data.isotropic_p_dim", "sampler", "linkd/data/geometries.py", "betainc(0.5, (d - 1) / 2.0, s2)",
       "betainc(0.5, (d - 2) / 2.0, s2)", "isotropic p(theta) with the wrong dimension", ("pl.geometry_p_samples",),
       ("tests/test_data.py", "tests/test_bounds.py")),
     # ------------------------------------------------------------------ engine (regex: robust to small refactors)
-    M("engine.kd_binary_tau2_ignored", "engine", "linkd/dynamics.py", r"kd_binary\(z, z_t, tau, tau2_scale\)",
+    M("engine.kd_binary_tau2_ignored", "engine", "linkd/engine/objective.py", r"kd_binary\(z, z_t, tau, tau2_scale\)",
       "kd_binary(z, z_t, tau, False)", "engine ignores tau2_scale for the binary KD loss",
       ("ng.kd_gradient_temperature",), ("tests/test_dynamics.py",), regex=True),
-    M("engine.mixture_swapped", "engine", "linkd/dynamics.py",
+    M("engine.mixture_swapped", "engine", "linkd/engine/objective.py",
       r"mixture\(((?:\w+\.)?_?hard_loss\(spec\.family, z, labels\)), kd, a\)", r"mixture(kd, \1, a)",
       "engine weights KD by alpha and the hard loss by 1-alpha", ("ng.switch_closed_form",),
       ("tests/test_dynamics.py",), regex=True),
-    M("engine.gd_step_scaled", "engine", "linkd/dynamics.py",
+    M("engine.gd_step_scaled", "engine", "linkd/engine/plain.py",
       r"params = optax\.apply_updates\(params, updates\)",
       "params = optax.apply_updates(params, jax.tree_util.tree_map(lambda u: 0.999 * u, updates))",
       "engine GD step 0.1% short", ("dl.gd_scalar_recursion",), ("tests/test_dynamics.py",), regex=True),
-    M("engine.hard_labels_flipped", "engine", "linkd/dynamics.py",
+    M("engine.hard_labels_flipped", "engine", "linkd/engine/objective.py",
       r"binary_soft_ce\(z, labels\.astype\(z\.dtype\)\)", "binary_soft_ce(z, 1.0 - labels.astype(z.dtype))",
       "engine's binary hard-label loss uses flipped labels", ("ng.kd_gradient_temperature",),
       ("tests/test_dynamics.py",), regex=True),
-    M("engine.eigen_step_scaled", "engine", "linkd/engines.py", r"c = optax\.apply_updates\(c, upd\)",
+    M("engine.eigen_step_scaled", "engine", "linkd/engine/eigen.py", r"c = optax\.apply_updates\(c, upd\)",
       "c = optax.apply_updates(c, jax.tree_util.tree_map(lambda u: 0.999 * u, upd))",
       "eigenbasis engine's GD step 0.1% short", ("ng.engine_paths",), ("tests/test_engines.py",), regex=True),
-    M("engine.gram_step_scaled", "engine", "linkd/engines.py", r"w = optax\.apply_updates\(w, upd\)",
+    M("engine.gram_step_scaled", "engine", "linkd/engine/gram.py", r"w = optax\.apply_updates\(w, upd\)",
       "w = optax.apply_updates(w, jax.tree_util.tree_map(lambda u: 0.999 * u, upd))",
       "Gram (sufficient-statistics) engine's GD step 0.1% short", ("ng.engine_paths",), ("tests/test_engines.py",), regex=True),
 )
@@ -349,8 +348,10 @@ def main(argv=None) -> int:
     s = summary(results)
     command = "python -m benchmarks.mutation " + " ".join(argv if argv is not None else sys.argv[1:])
     js, md = (Path(args.out + ".json"), Path(args.out + ".md")) if args.out else (OUT_JSON, OUT_MD)
-    js.write_text(json.dumps({"command": command.strip(), "summary": s, "results": results}, indent=1) + "\n")
-    md.write_text(markdown(results, s, command.strip()))
+    from linkd.atomic import atomic_write_text
+
+    atomic_write_text(js, json.dumps({"command": command.strip(), "summary": s, "results": results}, indent=1) + "\n")
+    atomic_write_text(md, markdown(results, s, command.strip()))
     print(f"killed {s['killed']}/{s['applicable']} applicable; survived: {s['survived'] or 'none'}; "
           f"not applicable: {s['not_applicable'] or 'none'}")
     return 0 if not s["survived"] and not s["errors"] else 1

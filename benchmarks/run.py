@@ -3,7 +3,7 @@
     python benchmarks/run.py [--quick] [--out benchmarks/results.json]    (make bench)
 
 Measures, float64 unless a row says f32: the machine's ceilings (mat-vec and matmul GFLOP/s via
-jitted jax, copy bandwidth); the engine (``dynamics.simulate``, record every 10) against a plain
+jitted jax, copy bandwidth); the engine (``engine.simulate``, record every 10) against a plain
 numpy loop and a Python loop over a jitted step, for MSE and soft cross-entropy; a vmapped sweep
 of 64 configurations against 64 sequential numpy runs; the fast exact paths (closed form, Gram,
 eigen) against the simulation they replace; recording every step / every 10 / not at all, on the
@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-from linkd import dynamics, engines, spectral  # noqa: E402
+from linkd import engine, spectral  # noqa: E402
 from linkd.dtypes import x64_enabled  # noqa: E402
 
 F64 = jnp.float64
@@ -242,15 +242,15 @@ def trajectories(tab: Table, S: dict, ceil: dict) -> dict:
         for family in ("mse", "binary"):
             X, z, lr = make_problem(n, d, family)
             Xj, zj = jnp.asarray(X), jnp.asarray(z)
-            data = dynamics.Data(Xj, zj)
-            spec = dynamics.EngineSpec(family=family, steps=T, record_every=10)
-            hyper = dynamics.Hyper(lr=lr)
+            data = engine.Data(Xj, zj)
+            spec = engine.EngineSpec(family=family, steps=T, record_every=10)
+            hyper = engine.Hyper(lr=lr)
             w0 = jnp.zeros(d, F64)
             flops = 4.0 * n * d * T
             reps = S["repeats"]
             t_np, _ = timeit(lambda: np_loop(X, z, lr, T, family), reps)
             t_jl, c_jl = timeit(jit_step_loop(Xj, zj, lr, T, family), reps)
-            t_en, c_en = timeit(lambda: dynamics.simulate(w0, data, hyper, spec), reps)
+            t_en, c_en = timeit(lambda: engine.simulate(w0, data, hyper, spec), reps)
             fam = "MSE" if family == "mse" else "soft-CE"
             g = f"traj {fam}"
             tag = f"({n},{d},{T})"
@@ -285,9 +285,9 @@ def sweep_section(tab: Table, S: dict, ceil: dict) -> None:
     X, z, lr = make_problem(n, d, "mse")
     Xj, zj = jnp.asarray(X), jnp.asarray(z)
     lrs = np.linspace(0.2, 1.0, K) * lr
-    spec = dynamics.EngineSpec(family="mse", steps=T, record_every=10)
-    data = dynamics.Data(Xj, zj)
-    t_sw, c_sw = timeit(lambda: dynamics.sweep(jnp.zeros(d, F64), data, dynamics.Hyper(lr=jnp.asarray(lrs)), spec), S["repeats"])
+    spec = engine.EngineSpec(family="mse", steps=T, record_every=10)
+    data = engine.Data(Xj, zj)
+    t_sw, c_sw = timeit(lambda: engine.sweep(jnp.zeros(d, F64), data, engine.Hyper(lr=jnp.asarray(lrs)), spec), S["repeats"])
     t_np, _ = timeit(lambda: [np_loop(X, z, float(a), T, "mse") for a in lrs], max(1, S["repeats"] - 1))
     flops = 4.0 * n * d * T * K
     gf = flops / t_sw / 1e9
@@ -308,20 +308,20 @@ def fast_paths(tab: Table, S: dict, traj: dict) -> None:
     reps = S["repeats"]
     t_sp, _ = timeit(lambda: spectral.eigh_desc(Xj), reps)
     sp = spectral.eigh_desc(Xj)
-    data = dynamics.Data(Xj, zj, basis=sp.basis[:, :10])
-    spec = dynamics.EngineSpec(family="mse", steps=T, record_every=10)
-    hyper = dynamics.Hyper(lr=lr)
+    data = engine.Data(Xj, zj, basis=sp.basis[:, :10])
+    spec = engine.EngineSpec(family="mse", steps=T, record_every=10)
+    hyper = engine.Hyper(lr=lr)
     w0 = jnp.zeros(d, F64)
     t_np = traj[(n, d, T, "mse")]["numpy"]
     tag = f"({n},{d},{T})"
     tab.add("mse paths", f"spectrum eigh_desc (once per data set) d={d}", t_sp, None)
-    t_plain, c = timeit(lambda: dynamics.simulate(w0, data, hyper, spec), reps)
+    t_plain, c = timeit(lambda: engine.simulate(w0, data, hyper, spec), reps)
     tab.add("mse paths", f"plain engine, top-10 coeffs {tag}", t_plain, 4.0 * n * d * T / t_plain / 1e9, t_np / t_plain, "speed-up vs numpy loop", compile_s=c)
     best = None
     for path in ("eigen", "gram", "closed_form"):
-        fn = {"eigen": lambda: engines.simulate_eigen(w0, data, hyper, spec, sp),
-              "gram": lambda: engines.simulate_gram(w0, data, hyper, spec),
-              "closed_form": lambda: engines.simulate_closed_form(w0, data, hyper, spec, sp)}[path]
+        fn = {"eigen": lambda: engine.simulate_eigen(w0, data, hyper, spec, sp),
+              "gram": lambda: engine.simulate_gram(w0, data, hyper, spec),
+              "closed_form": lambda: engine.simulate_closed_form(w0, data, hyper, spec, sp)}[path]
         t, c = timeit(fn, reps)
         best = t if best is None else min(best, t)
         tab.add("mse paths", f"{path} {tag}", t, None, t_np / t, "speed-up vs numpy loop", compile_s=c,
@@ -337,30 +337,30 @@ def recording(tab: Table, S: dict) -> None:
     X, z, lr = make_problem(n, d, "binary")
     Xj, zj = jnp.asarray(X), jnp.asarray(z)
     sp = spectral.eigh_desc(Xj)
-    data = dynamics.Data(Xj, zj, basis=sp.basis)  # all d eigen-coefficients
-    Z = engines.eigen_design(Xj, sp)  # once per data set, like the spectrum
-    hyper = dynamics.Hyper(lr=lr)
+    data = engine.Data(Xj, zj, basis=sp.basis)  # all d eigen-coefficients
+    Z = engine.eigen.eigen_design(Xj, sp)  # once per data set, like the spectrum
+    hyper = engine.Hyper(lr=lr)
     w0 = jnp.zeros(d, F64)
     reps = S["repeats"]
     tag = f"soft-CE ({n},{d},{T}), all {d} coeffs"
-    t_z, _ = timeit(lambda: engines.eigen_design(Xj, sp), reps)
+    t_z, _ = timeit(lambda: engine.eigen.eigen_design(Xj, sp), reps)
     tab.add("record eigen", f"setup Z = XV (once per data set) ({n},{d})", t_z, 2.0 * n * d * d / t_z / 1e9)
-    for engine in ("plain", "eigen"):
+    for path in ("plain", "eigen"):
         times = {}
         for label, every in (("every step", 1), ("every 10", 10), ("none (0 and T)", T)):
-            spec = dynamics.EngineSpec(family="binary", steps=T, record_every=every)
-            if engine == "plain":
-                fn = lambda spec=spec: dynamics.simulate(w0, data, hyper, spec)  # noqa: E731
+            spec = engine.EngineSpec(family="binary", steps=T, record_every=every)
+            if path == "plain":
+                fn = lambda spec=spec: engine.simulate(w0, data, hyper, spec)  # noqa: E731
             else:
-                fn = lambda spec=spec: engines.simulate_eigen(w0, data, hyper, spec, sp, design=Z)  # noqa: E731
+                fn = lambda spec=spec: engine.simulate_eigen(w0, data, hyper, spec, sp, design=Z)  # noqa: E731
             t, c = timeit(fn, reps)
             times[every] = t
-            tab.add(f"record {engine}", f"{label} {tag}", t, 4.0 * n * d * T / t / 1e9, compile_s=c)
+            tab.add(f"record {path}", f"{label} {tag}", t, 4.0 * n * d * T / t / 1e9, compile_s=c)
         r = times[1] / times[T]
-        tab.add(f"record {engine}", f"every step / none {tag}", None, None, r, "time ratio", target="<= 1.2x not recording",
+        tab.add(f"record {path}", f"every step / none {tag}", None, None, r, "time ratio", target="<= 1.2x not recording",
                 passed=r <= 1.2, note="" if r <= 1.2 else (
                     "plain engine: each record multiplies w by the d x d basis (d^2 flops = d/(4n) of a step) and evaluates the metrics"
-                    if engine == "plain" else "the metrics at every step add elementwise work over n"))
+                    if path == "plain" else "the metrics at every step add elementwise work over n"))
 
 
 def memory(tab: Table, S: dict) -> None:
@@ -405,8 +405,8 @@ def gpu_present() -> bool:
 def _gpu_problem(n, d, dt, seed=0):
     k1, k2 = jax.random.split(jax.random.key(seed))
     X = jax.random.normal(k1, (n, d), _DT[dt]) / float(np.sqrt(d))
-    z = dynamics.predict(X, jax.random.normal(k2, (d,), _DT[dt]))
-    return X, z, dynamics.default_lr(X, "mse")
+    z = engine.objective.logits(X, jax.random.normal(k2, (d,), _DT[dt]))
+    return X, z, engine.default_lr(X, "mse")
 
 
 def gpu_ceilings(tab: Table, G: dict, reps: int) -> dict:
@@ -437,18 +437,18 @@ def gpu_section(tab: Table, S: dict, force: bool = False) -> dict:
     ceil = gpu_ceilings(tab, G, reps)
     for n, d, dt, T in G["traj"]:
         X, z, lr = _gpu_problem(n, d, dt)
-        spec = dynamics.EngineSpec(family="mse", steps=T, record_every=10)
+        spec = engine.EngineSpec(family="mse", steps=T, record_every=10)
         w0 = jnp.zeros(d, X.dtype)
-        t, c = timeit(lambda: dynamics.simulate(w0, dynamics.Data(X, z), dynamics.Hyper(lr=lr), spec), reps)
+        t, c = timeit(lambda: engine.simulate(w0, engine.Data(X, z), engine.Hyper(lr=lr), spec), reps)
         frac = T * 2 * X.nbytes / (ceil["read_GBps"] * 1e9) / t
         tab.add("gpu", f"MSE trajectory {dt} ({n},{d},{T}) vs read floor", t, 4.0 * n * d * T / t / 1e9, frac,
                 "floor (2 reads of X per step at read BW) / time", ">= 0.70 of read floor", frac >= 0.70, compile_s=c,
                 note=f"{1e3 * t / T:.3f} ms per step")
     for n, d, K, dt, T in G["sweep"]:
         X, z, lr = _gpu_problem(n, d, dt)
-        spec = dynamics.EngineSpec(family="mse", steps=T, record_every=10)
-        hyper = dynamics.Hyper(lr=jnp.asarray(np.linspace(0.2, 1.0, K) * lr, X.dtype))
-        t, c = timeit(lambda: dynamics.sweep(jnp.zeros(d, X.dtype), dynamics.Data(X, z), hyper, spec), reps)
+        spec = engine.EngineSpec(family="mse", steps=T, record_every=10)
+        hyper = engine.Hyper(lr=jnp.asarray(np.linspace(0.2, 1.0, K) * lr, X.dtype))
+        t, c = timeit(lambda: engine.sweep(jnp.zeros(d, X.dtype), engine.Data(X, z), hyper, spec), reps)
         gf = 4.0 * n * d * K * T / t / 1e9
         frac = gf / ceil[f"matmul_{dt}"]
         tab.add("gpu", f"{K}-member sweep {dt} ({n},{d},{T})", t, gf, frac, f"fraction of the {dt} HIGHEST matmul ceiling",
@@ -460,11 +460,11 @@ def gpu_f32_error(tab: Table, G: dict) -> float:
     """Relative error of the f32 engine's final weights against the f64 closed form (same data)."""
     n, d, T = G["err"]
     X, z, lr = _gpu_problem(n, d, "f64", seed=1)
-    spec = dynamics.EngineSpec(family="mse", steps=T, record_every=T)
+    spec = engine.EngineSpec(family="mse", steps=T, record_every=T)
     w0 = jnp.zeros(d)
-    exact = engines.simulate_closed_form(w0, dynamics.Data(X, z), dynamics.Hyper(lr=lr), spec, engines.thin_spectrum(X)).params
+    exact = engine.simulate_closed_form(w0, engine.Data(X, z), engine.Hyper(lr=lr), spec, engine.thin_spectrum(X)).params
     X32, z32 = X.astype(jnp.float32), z.astype(jnp.float32)
-    got = dynamics.simulate(w0.astype(jnp.float32), dynamics.Data(X32, z32), dynamics.Hyper(lr=lr), spec).params
+    got = engine.simulate(w0.astype(jnp.float32), engine.Data(X32, z32), engine.Hyper(lr=lr), spec).params
     err = float(jnp.linalg.norm(got.astype(jnp.float64) - exact) / jnp.linalg.norm(exact))
     tab.add("gpu", f"f32 engine vs f64 closed form ({n},{d},{T}), ||w32 - w64|| / ||w64||", None, None, err, "relative error",
             note="float32 rounding accumulated over T steps (HIGHEST precision: no TF32)")
@@ -474,7 +474,7 @@ def gpu_f32_error(tab: Table, G: dict) -> float:
 # --------------------------------------------------------------------------------------------
 # rows from the other benchmark modules (each exposes rows() -> list[dict])
 
-EXTRA_MODULES = ("closed_form_speed", "temperature_speed")
+EXTRA_MODULES = ("closed_form_speed", "temperature_speed", "network_speed", "claims_speed", "sgd_speed")
 _ROW_KEYS = ("group", "name", "seconds", "gflops", "ratio", "ratio_of", "target", "passed", "note", "compile_s")
 
 
@@ -550,9 +550,9 @@ def run(mode: str = "full", out: str | None = None, verbose: bool = True) -> dic
         print(text)
         print(f"wall {info['wall_s']:.0f} s; load avg at end {info['loadavg_end'][0]:.1f}")
     if out:
-        with open(out + ".tmp", "w") as f:
-            json.dump(result, f, indent=1, default=str)
-        os.replace(out + ".tmp", out)
+        from linkd.atomic import atomic_write_text
+
+        atomic_write_text(out, json.dumps(result, indent=1, default=str))
     return result
 
 

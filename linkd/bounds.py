@@ -33,6 +33,7 @@ from linkd.errors import ConfigError, InputError
 Array = jnp.ndarray
 
 __all__ = [
+    "HALF_PI",
     "angle_to_boundary",
     "empirical_p",
     "iso_gaussian_p",

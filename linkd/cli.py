@@ -4,8 +4,9 @@
     linkd sweep EXPERIMENT --grid key=v1,v2,... [--grid ...] [--out DIR] [...]
     linkd plot RUN_DIR|SWEEP_DIR [--format pdf,png] [--out DIR] [--metric KEY ...]
     linkd show EXPERIMENT [--set key=value ...] [--toml]
-    linkd list
-    linkd check [--fast | --full] [--only ID ...] [--json FILE] [--report FILE.md]
+    linkd list [--claims FILE.py|MODULE ...]
+    linkd check [--fast | --full] [--only ID ...] [--json FILE] [--report FILE.md] [--claims FILE.py ...]
+    linkd falsify CLAIM [--claims FILE.py|MODULE ...] [--budget N] [--seed S] [--time-limit SEC] [--out DIR]
     linkd figures [--out DIR] [--only PRESET ...]
 
 EXPERIMENT is a preset name (``linkd list``), ``kind:NAME`` for an experiment kind's built-in
@@ -19,14 +20,16 @@ import argparse
 import datetime as _dt
 import os
 import re
+import shutil
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
 from linkd.errors import ConfigError, LinkdError, one_line
 
-__all__ = ["main", "build_parser"]
+__all__ = ["wrapped_table", "main", "build_parser"]
 
 PROG = "linkd"
 
@@ -102,14 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     q = _parser(sub, "run", "run one experiment into a run directory")
     common_run(q)
     q.add_argument("--out", help="run directory (default runs/<preset>-<timestamp>)")
-    q.set_defaults(func=cmd_run)
+    q.set_defaults(func=_cmd_run)
 
     q = _parser(sub, "sweep", "run a grid of configs (vectorized axes under one vmap)")
     common_run(q)
     q.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a grid axis (repeatable; cartesian product); list-valued keys separate values with ;")
     q.add_argument("--out", help="sweep directory (default runs/<preset>-sweep-<timestamp>)")
-    q.set_defaults(func=cmd_sweep)
+    q.set_defaults(func=_cmd_sweep)
 
     q = _parser(sub, "plot", "redraw a run's figures, or aggregate a sweep, from recorded data (never re-runs)")
     q.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, or a sweep directory (has sweep.json)")
@@ -117,27 +120,30 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", help="output directory (default RUN_DIR/figures)")
     q.add_argument("--metric", action="extend", nargs="+", default=[], metavar="KEY",
                    help="sweeps: summary keys to draw (default: the experiment's headline numbers)")
-    q.set_defaults(func=cmd_plot)
+    q.set_defaults(func=_cmd_plot)
 
     q = _parser(sub, "show", "a preset's keys: value, default, allowed range and meaning")
     _experiment_args(q)
     q.add_argument("--toml", action="store_true", help="print the resolved config as TOML instead")
-    q.set_defaults(func=cmd_show)
+    q.set_defaults(func=_cmd_show)
 
     q = sub.add_parser("list", help="presets, experiment kinds and claims, one line each")
-    q.set_defaults(func=cmd_list)
+    _claims_arg(q, "list the claims of these files or modules (linkd.claims) instead")
+    q.set_defaults(func=_cmd_list)
 
     q = sub.add_parser("check", add_help=False, help="run the claim registry (proofs_check)",
                        usage=f"{PROG} check [--fast | --full] [--only ID ...] [--json FILE] [--report FILE.md]",
                        description="Options are those of proofs_check.runner (forwarded unchanged).")
-    q.set_defaults(func=cmd_check)
+    q.set_defaults(func=_cmd_check)
+
+    _falsify_parser(sub)
 
     q = sub.add_parser("figures", help="run every figure preset and collect its figures")
     q.add_argument("--out", default="figures", help="where to put the figures (default figures/)")
     q.add_argument("--only", nargs="+", default=[], metavar="PRESET", help="only these presets")
     q.add_argument("--format", default="pdf,png", help="figure formats (default pdf,png)")
     q.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    q.set_defaults(func=cmd_figures)
+    q.set_defaults(func=_cmd_figures)
     return p
 
 
@@ -203,7 +209,7 @@ def _command(argv: Sequence[str] | None) -> list[str]:
 # --------------------------------------------------------------------------------- commands
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _cmd_run(args: argparse.Namespace) -> int:
     from linkd.experiments import execute
 
     config = _load(args)
@@ -242,7 +248,7 @@ def _prepare_sweep(args: argparse.Namespace):
     return config, parse_grid(config, args.grid)
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
+def _cmd_sweep(args: argparse.Namespace) -> int:
     from linkd.experiments import execute_sweep
 
     config, grid = _prepare_sweep(args)
@@ -254,10 +260,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
+def _cmd_plot(args: argparse.Namespace) -> int:
     from linkd import sweeps
     from linkd.experiments import draw_figures, get
-    from linkd.rundir import load_run
+    from linkd.experiments.runner import load_run
 
     formats = _formats(args.format)
     if sweeps.is_sweep_dir(args.run_dir):
@@ -290,7 +296,7 @@ def _show_rows(config) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def _cmd_show(args: argparse.Namespace) -> int:
     from linkd.config import dump_toml
 
     config = _load(args)
@@ -299,16 +305,66 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     o = config.origin
     where = f"{o.get('path')} ({o.get('location') or o.get('type')})" if o.get("path") else o.get("type")
-    print(f"{config.source}: {config.description or config.experiment}")
-    print(f"experiment kind {config.experiment}; from {where}; resolved config {config.digest()}")
-    print("value: this preset with your overrides (* = differs from the kind's default); "
-          "`linkd run` takes any key as --set KEY=VALUE")
+    width = _terminal_width()
+    for text in (f"{config.source}: {config.description or config.experiment}",
+                 f"experiment kind {config.experiment}; from {where}; resolved config {config.digest()}",
+                 "value: this preset with your overrides (* = differs from the kind's default); "
+                 "`linkd run` takes any key as --set KEY=VALUE"):
+        print(textwrap.fill(text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False))
     rows = [("key", "value", "default", "allowed", "meaning"), *_show_rows(config)]
-    widths = [min(max(len(r[i]) for r in rows), cap) for i, cap in enumerate((28, 24, 24, 56))]
-    for r in rows:
-        cells = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(r[:4], widths)]
-        print("  ".join(c.ljust(w) for c, w in zip(cells, widths)) + "  " + r[4])
+    for line in wrapped_table(rows, width):
+        print(line)
     return 0
+
+
+def _terminal_width() -> int:
+    """Columns of the terminal (``$COLUMNS`` first; 100 when not a terminal), at least 60."""
+    return max(shutil.get_terminal_size((100, 24)).columns, 60)
+
+
+def _column_widths(rows: Sequence[Sequence[str]], width: int, weights: Sequence[float]) -> list[int]:
+    """Widths of a table's columns: the first (the key) always at its natural width; the others at
+    theirs if the table fits in ``width``, else the room left is shared in proportion to ``weights``
+    (water-filling: a column narrower than its share keeps its width and frees the rest), never
+    below ``_MIN_COLUMN`` (the table may then be wider than ``width``)."""
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    room = width - w[0] - 2 * (len(w) - 1)
+    free = list(range(1, len(w)))
+    while free and sum(w[j] for j in free) > room:
+        share = {j: room * weights[j] / sum(weights[k] for k in free) for j in free}
+        fits = [j for j in free if w[j] <= share[j]]
+        if not fits:
+            for j in free:
+                w[j] = max(int(share[j]), _MIN_COLUMN)
+            break
+        room -= sum(w[j] for j in fits)
+        free = [j for j in free if j not in fits]
+    return w
+
+
+_MIN_COLUMN = 12
+
+
+def wrapped_table(rows: Sequence[Sequence[str]], width: int,
+                  weights: Sequence[float] = (0.0, 0.9, 0.9, 1.4, 2.5)) -> list[str]:
+    """Lines of a left-aligned table whose cells wrap (:mod:`textwrap`) inside their column: every
+    character of every cell is printed, none is cut. A row's first line starts with its first cell
+    at column 0; its continuation lines start with blanks. When the columns do not fit in ``width``
+    (none narrower than ``_MIN_COLUMN``), the last column is printed under its row, indented by 4."""
+    w = _column_widths(rows, width, weights)
+    narrow = len(w) > 2 and sum(w) + 2 * (len(w) - 1) > width
+    body = [r[:-1] for r in rows] if narrow else rows
+    if narrow:
+        w = _column_widths(body, width, weights)
+    lines = []
+    for r, full in zip(body, rows):
+        cells = [textwrap.wrap(c, w[i], break_on_hyphens=False) or [""] for i, c in enumerate(r)]
+        for k in range(max(len(c) for c in cells)):
+            lines.append("  ".join((c[k] if k < len(c) else "").ljust(w[i]) for i, c in enumerate(cells)).rstrip())
+        if narrow:
+            lines += textwrap.wrap(full[-1], width, initial_indent="    ", subsequent_indent="    ",
+                                   break_on_hyphens=False)
+    return lines
 
 
 def _clip(text: str, n: int = 100) -> str:
@@ -316,7 +372,58 @@ def _clip(text: str, n: int = 100) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def _claims_arg(q: argparse.ArgumentParser, help: str) -> None:
+    q.add_argument("--claims", action="extend", nargs="+", default=[], metavar="FILE.py|MODULE", help=help)
+
+
+def _falsify_parser(sub) -> None:
+    q = sub.add_parser("falsify", help="search a claim's domain for a counterexample (linkd.claims)",
+                       description="Screen the claim's domain (quasi-random), refine the worst points (gradient "
+                                   "ascent on reals, pattern search on integers), shrink the counterexample to "
+                                   "the simplest point that still violates. Exit 1 if one is found, 0 if not.",
+                       epilog="examples:\n  linkd falsify collapse.minus_one --claims examples/collapse_bound_minus_one.py"
+                              "\n  linkd falsify pl.bound --claims examples/pl_bound.py --budget 256 --out runs/pl",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.add_argument("claim", metavar="CLAIM", help="the claim id")
+    _claims_arg(q, "files or modules defining the claim (default: built-in claims with a domain)")
+    q.add_argument("--budget", type=int, default=512, help="claim evaluations to spend (default 512)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the quasi-random screen (default 0)")
+    q.add_argument("--time-limit", type=float, default=None, metavar="SEC", help="stop searching after SEC seconds")
+    q.add_argument("--out", help="output directory (default runs/falsify-<claim>-<timestamp>)")
+    q.add_argument("--no-plot", dest="plot", action="store_false", help="skip the violation plot")
+    q.add_argument("--format", default="png,pdf", help="plot formats (default png,pdf)")
+    q.set_defaults(func=_cmd_falsify)
+
+
+def _cmd_falsify(args: argparse.Namespace) -> int:
+    import jax
+
+    from linkd.claims.command import falsify_command
+
+    jax.config.update("jax_enable_x64", True)  # claims are checked in float64, as by `linkd check`
+    out = Path(args.out) if args.out else _default_out(f"falsify-{args.claim}")
+    return falsify_command(args.claim, list(args.claims), budget=args.budget, seed=args.seed,
+                           time_limit=args.time_limit, out=out, plot=args.plot, formats=_formats(args.format))
+
+
+def _cmd_list_claims(specs: list[str]) -> int:
+    import jax
+
+    from linkd.claims.command import list_rows
+
+    jax.config.update("jax_enable_x64", True)
+    rows, problems = list_rows(specs)
+    w = max((len(r[1]) for r in rows), default=0)
+    for kind, name, desc in rows:
+        print(f"{kind:<10}  {name:<{w}}  {_clip(desc)}".rstrip())
+    for line in problems:
+        print(f"{PROG}: error: {one_line(line)}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.claims:
+        return _cmd_list_claims(list(args.claims))
     from linkd.experiments import all_experiments, list_presets
 
     rows = [("preset", p.name, f"{_clip(p.description)} [{p.experiment}]") for p in list_presets()]
@@ -335,7 +442,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _cmd_check(args: argparse.Namespace) -> int:
     try:
         from proofs_check import runner
     except ImportError as e:
@@ -350,12 +457,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return rc if isinstance(rc, int) else (0 if rc is None else 1)
 
 
-def cmd_figures(args: argparse.Namespace) -> int:
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from linkd.atomic import atomic_write_bytes
     from linkd.experiments import execute, list_presets
     from linkd.plotting.style import FORMATS
     from linkd.progress_report import Progress
     from linkd.registry import load_config
-    from linkd.rundir import atomic_write_bytes
 
     formats = _formats(args.format)
     presets = [p for p in list_presets() if p.figure]
@@ -405,7 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, usage errors
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     if args.command is None:
-        return _fail("no command given; use one of run, sweep, plot, show, list, check, figures (see `linkd --help`)")
+        return _fail("no command given; use one of run, sweep, plot, show, list, check, falsify, figures "
+                     "(see `linkd --help`)")
     args.extra, args.command_line = extra, _command(argv)
     if getattr(args, "x64", False):  # before any array is made (experiment modules, validation)
         import jax

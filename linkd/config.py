@@ -35,9 +35,9 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 from linkd.errors import ConfigError, InputError
 
 __all__ = [
-    "Field", "Config", "Section", "Schema", "ConfigError", "build_config",
-    "parse_override", "parse_value", "coerce", "dump_toml", "read_toml", "describe",
-    "HEADER_KEYS",
+    "Field", "Config", "Section", "Schema", "ConfigError", "build_config", "field_of",
+    "parse_override", "parse_value", "dump_toml", "read_toml", "describe",
+    "HEADER_KEYS", "OPTIMIZER_FIELDS",
 ]
 
 Schema = Mapping[str, Mapping[str, "Field"]]
@@ -96,6 +96,22 @@ class Field:
     @property
     def spec(self) -> _Spec:
         return _spec(self.type)
+
+
+#: Optimizer keys an experiment may put in its ``[train]`` section; they map one to one onto
+#: ``EngineSpec(optimizer=, batch_size=, sampling=)`` and ``Hyper(momentum=)`` of
+#: :mod:`linkd.engine` (the choices are the engine's ``OPTIMIZERS`` and ``SAMPLINGS``; minibatch SGD
+#: moments: docs/theory.md §10).
+OPTIMIZER_FIELDS: Mapping[str, Field] = {
+    "optimizer": Field(str, "gd", "update rule: plain (stochastic) gradient steps, heavy ball, Nesterov or Adam",
+                       choices=("gd", "momentum", "nesterov", "adam")),
+    "momentum": Field(float, 0.9, "momentum μ (heavy ball / Nesterov) or Adam's b1", low=0.0, high=1.0,
+                      high_open=True),
+    "batch_size": Field(int | None, None, "minibatch size B (none = full batch)", low=1),
+    "sampling": Field(str, "with_replacement", "how minibatches are drawn: B i.i.d. indices per step, B distinct "
+                      "indices per step, or shuffled epochs",
+                      choices=("with_replacement", "without_replacement", "shuffled")),
+}
 
 
 # ------------------------------------------------------------------------- describe / coerce
@@ -192,7 +208,7 @@ def _check(key: str, f: Field, v: Any, shown: Any) -> None:
         raise ConfigError(key, shown, describe(f), "out of range")
 
 
-def coerce(key: str, f: Field, raw: Any, *, from_text: bool = False) -> Any:
+def _coerce(key: str, f: Field, raw: Any, *, from_text: bool = False) -> Any:
     """Validate ``raw`` for field ``f``: a TOML/Python value, or command-line text if
     ``from_text``. Returns the typed value (lists as tuples); raises :class:`ConfigError`."""
     s = f.spec
@@ -230,8 +246,9 @@ def coerce(key: str, f: Field, raw: Any, *, from_text: bool = False) -> Any:
 
 
 def parse_value(key: str, f: Field, text: str) -> Any:
-    """Parse one command-line value for field ``f`` (see :func:`coerce`)."""
-    return coerce(key, f, text, from_text=True)
+    """Parse one command-line value for field ``f``: ``"none"`` for an optional field, a TOML array
+    ``[1, 2]`` or comma-separated text for a list field; raises :class:`ConfigError`."""
+    return _coerce(key, f, text, from_text=True)
 
 
 # ------------------------------------------------------------------------------ Config
@@ -431,7 +448,7 @@ def build_config(experiment: str, schema: Schema, table: Mapping[str, Any],
                     except ConfigError as e:
                         raise ConfigError(pre + key, v, e.allowed, e.problem) from None
                 try:
-                    values[top][k] = coerce(key, schema[top][k], v)
+                    values[top][k] = _coerce(key, schema[top][k], v)
                 except ConfigError as e:
                     raise ConfigError(pre + key, e.value, e.allowed, e.problem) from None
         elif top == "experiment":
@@ -446,12 +463,12 @@ def build_config(experiment: str, schema: Schema, table: Mapping[str, Any],
             raise ConfigError(pre + top, val, allowed, "wrong type" if top in HEADER_KEYS else "unknown key")
     for sec, fields in schema.items():  # defaults are validated too (a schema bug shows early)
         for k, f in fields.items():
-            values[sec][k] = coerce(f"{sec}.{k}", f, values[sec][k])
+            values[sec][k] = _coerce(f"{sec}.{k}", f, values[sec][k])
     items = overrides.items() if isinstance(overrides, Mapping) else [parse_override(o) for o in overrides]
     for key, raw in items:
         f = field_of(schema, key, raw)
         sec, _, k = key.partition(".")
-        values[sec][k] = coerce(key, f, raw, from_text=not isinstance(overrides, Mapping))
+        values[sec][k] = _coerce(key, f, raw, from_text=not isinstance(overrides, Mapping))
     cfg = Config(experiment, schema, values,
                  description=header["description"] if description is None else description,
                  figure=header["figure"] if figure is None else figure, source=source, origin=origin,

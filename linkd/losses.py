@@ -17,8 +17,23 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from linkd import stability
 from linkd.dtypes import default_float
-from linkd.errors import ConfigError
+
+__all__ = [
+    "mse",
+    "binary_soft_ce",
+    "softmax_ce",
+    "one_hot",
+    "kd_binary",
+    "kd_softmax",
+    "kl_teacher_student",
+    "kl_student_teacher",
+    "mixture",
+    "hard_weight",
+    "smoothness",
+    "stability_limit",
+]
 
 Array = jnp.ndarray
 
@@ -83,24 +98,13 @@ def hard_weight(step: Array, alpha: float | Array, switch_step: int | None) -> A
 
 
 def smoothness(family: str, lam_max: float, tau: float = 1.0, tau2_scale: bool = True) -> float:
-    r"""Upper bound L on the Hessian's largest eigenvalue of the mean loss, for a linear model.
-
-    * ``mse``: :math:`L = \lambda_\max(\hat\Sigma)`.
-    * ``binary`` (CE at temperature τ): :math:`\sigma' \le 1/4` ⇒ :math:`L = \lambda_\max/(4\tau^2)`
-      (×τ² with ``tau2_scale``).
-    * ``multiclass`` (softmax CE): the Hessian in the logits is :math:`(\mathrm{diag}\,p - pp^\top)/\tau^2
-      \preceq I/(2\tau^2)` ⇒ :math:`L = \lambda_\max/(2\tau^2)` (×τ²).
-    Hard-label terms use τ = 1; a mixture takes the max over its parts.
-    """
-    if family == "mse":
-        return float(lam_max)
-    c = {"binary": 0.25, "multiclass": 0.5}.get(family)
-    if c is None:
-        raise ConfigError("family", family, "one of 'mse', 'binary', 'multiclass'", problem="unknown loss family")
-    soft = c * lam_max / (tau * tau) * (tau * tau if tau2_scale else 1.0)
-    return float(max(c * lam_max, soft))
+    r"""Upper bound L on the Hessian's largest eigenvalue of the mean loss, for a linear model
+    (:func:`linkd.stability.smoothness`): ``mse`` :math:`\lambda_\max`, ``binary``
+    :math:`\lambda_\max/(4\tau^2)`, ``multiclass`` :math:`\lambda_\max/(2\tau^2)` (KD terms ×τ² with
+    ``tau2_scale``); a mixture takes the max over its parts."""
+    return stability.smoothness(family, lam_max, tau, tau2_scale)
 
 
 def stability_limit(family: str, lam_max: float, tau: float = 1.0, tau2_scale: bool = True) -> float:
-    r"""Largest stable GD step :math:`2/L` (docs/theory.md §1.2, §2.2)."""
-    return 2.0 / smoothness(family, lam_max, tau, tau2_scale)
+    r"""Largest stable GD step :math:`2/L` (docs/theory.md §1.2, §2.2; :func:`linkd.stability.gd_limit`)."""
+    return stability.gd_limit(family, lam_max, tau, tau2_scale)

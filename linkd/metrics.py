@@ -9,10 +9,12 @@ Input conventions (one rule for every function here):
   Where a 1-D input could be either, the function takes ``binary="logits"`` (default) or
   ``binary="probs"``.
 
-Direction conventions: :func:`kl_teacher_student` is :math:`\frac1n\sum_i\mathrm{KL}(p_T\|p_S)`
-(Stanton et al. Eq. 3, also :func:`predictive_kl`); :func:`kl_student_teacher` is the reverse
-(Guo et al.; :func:`guo_kl` = 10 × it). These take probabilities, teacher first — unlike
-:func:`linkd.losses.kl_teacher_student`, which is per-example, on logits, student first.
+Direction conventions: :func:`predictive_kl_teacher_student` is
+:math:`\frac1n\sum_i\mathrm{KL}(p_T\|p_S)` (Stanton et al.'s average predictive KL, Eq. 3);
+:func:`predictive_kl_student_teacher` is the reverse (Guo et al.; :func:`guo_kl` = 10 × it). These
+take probabilities, teacher first, and average over examples — unlike the training losses
+:func:`linkd.losses.kl_teacher_student` / :func:`linkd.losses.kl_student_teacher`, which are
+per-example, on logits, student first.
 """
 from __future__ import annotations
 
@@ -32,9 +34,8 @@ Array = jnp.ndarray
 __all__ = [
     "predicted_class",
     "top1_agreement",
-    "kl_teacher_student",
-    "kl_student_teacher",
-    "predictive_kl",
+    "predictive_kl_teacher_student",
+    "predictive_kl_student_teacher",
     "guo_kl",
     "ensemble_probs",
     "ensemble_logits",
@@ -91,35 +92,30 @@ def _as_categorical(p: Array, name: str) -> Array:
         return jnp.stack([1.0 - p, p], axis=-1)
     if p.ndim == 2:
         return p
-    raise InputError(f"kl_teacher_student: {name} must be probabilities of shape (n,) (binary) or (n, C); "
+    raise InputError(f"predictive_kl_teacher_student: {name} must be probabilities of shape (n,) (binary) or (n, C); "
                      f"got shape {p.shape}")
 
 
-def kl_teacher_student(pT: Array, pS: Array) -> Array:
+def predictive_kl_teacher_student(pT: Array, pS: Array) -> Array:
     r"""Average predictive KL :math:`\frac1n\sum_i\mathrm{KL}(p_T(\cdot|x_i)\,\|\,p_S(\cdot|x_i))`
-    (Stanton et al. Eq. 3; evaluate at temperature 1). Probabilities in: (n, C) or (n,) Bernoulli.
-    :math:`0\log 0 = 0`; +inf where p_S = 0 < p_T."""
+    (Stanton et al. Eq. 3; evaluate at temperature 1). Probabilities in, teacher first: (n, C) or (n,)
+    Bernoulli. :math:`0\log 0 = 0`; +inf where p_S = 0 < p_T."""
     a, b = _as_categorical(pT, "pT"), _as_categorical(pS, "pS")
     if a.shape != b.shape:
-        raise InputError(f"kl_teacher_student: pT and pS must have the same shape; got {a.shape} and {b.shape}")
+        raise InputError(f"predictive_kl_teacher_student: pT and pS must have the same shape; got {a.shape} and {b.shape}")
     return jnp.mean(jnp.sum(rel_entr(a, b), axis=-1))
 
 
-def kl_student_teacher(pT: Array, pS: Array) -> Array:
+def predictive_kl_student_teacher(pT: Array, pS: Array) -> Array:
     r"""Reverse direction :math:`\frac1n\sum_i\mathrm{KL}(p_S\,\|\,p_T)` (Guo et al.'s, before ×10).
     Arguments are still teacher first."""
-    return kl_teacher_student(pS, pT)
-
-
-def predictive_kl(pT: Array, pS: Array) -> Array:
-    r"""Stanton et al.'s average predictive KL, :math:`\mathrm{KL}(p_T\|p_S)` (= :func:`kl_teacher_student`)."""
-    return kl_teacher_student(pT, pS)
+    return predictive_kl_teacher_student(pS, pT)
 
 
 def guo_kl(pT: Array, pS: Array) -> Array:
     r"""Guo et al.'s KL metric: :math:`10\cdot\frac1n\sum_i\mathrm{KL}(p_S\|p_T)`
     (``F.kl_div(log p_T, p_S, reduction='batchmean') * 10``)."""
-    return 10.0 * kl_student_teacher(pT, pS)
+    return 10.0 * predictive_kl_student_teacher(pT, pS)
 
 
 def _stack(members, fn: str) -> Array:

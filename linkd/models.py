@@ -19,6 +19,16 @@ import jax.numpy as jnp
 from linkd.dtypes import default_float
 from linkd.errors import ConfigError, InputError
 
+__all__ = [
+    "DeepLinear",
+    "init_linear",
+    "init_deep_linear",
+    "end_to_end",
+    "predict",
+    "depth",
+    "init_deep_aligned",
+]
+
 Array = jnp.ndarray
 
 

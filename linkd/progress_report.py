@@ -1,21 +1,29 @@
-"""A tiny progress reporter on stderr (no tqdm): done/total, rate, time left.
+"""A tiny progress reporter on stderr (no tqdm): done/total in the unit that moves, rate, time left.
 
 Nothing is shown for the first ``delay`` seconds (2 s), so quick runs print nothing; after that
 a terminal gets one line rewritten in place, and a log or pipe a line every ``interval`` (10 s).
-Silent when ``quiet``. Usable as a callback::
+Silent when ``quiet``. Usable as a callback; the caller names the unit it counts (GD steps, sweep
+points, geometries, claims), and may change it with the call that sets a new total::
 
-    progress = Progress("train", unit="steps")
+    progress = Progress("train")
     for chunk in ...:
-        progress(done, total)
+        progress(done, total, "GD steps")
     progress.close()
 """
 from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Protocol, TextIO
 
-__all__ = ["Progress", "format_seconds"]
+__all__ = ["Progress", "ProgressCallback", "format_seconds"]
+
+
+class ProgressCallback(Protocol):
+    """What an experiment calls to report progress: ``done`` of ``total`` items of ``unit``
+    (``total`` and ``unit`` keep their previous values when None)."""
+
+    def __call__(self, done: int, total: int | None = None, unit: str | None = None) -> None: ...
 
 
 def format_seconds(s: float) -> str:
@@ -54,10 +62,12 @@ class Progress:
         self._closed = False
         self._written: int | None = None  # ``done`` at the last line written
 
-    def __call__(self, done: int, total: int | None = None) -> None:
-        """Report ``done`` items finished (of ``total``, if given now or at construction)."""
+    def __call__(self, done: int, total: int | None = None, unit: str | None = None) -> None:
+        """Report ``done`` items of ``unit`` finished (of ``total``, if given now or at construction)."""
         if total is not None:
             self.total = total
+        if unit is not None:
+            self.unit = unit
         self._done = done
         if not self.enabled:
             return
@@ -78,7 +88,7 @@ class Progress:
         elapsed = (self._clock() if now is None else now) - self._start
         rate = self._done / elapsed if elapsed > 0 else float("nan")
         parts = [self.desc] if self.desc else []
-        parts.append(f"{self._done}/{self.total} {self.unit}" if self.total else f"{self._done} {self.unit}")
+        parts.append(f"{self._done}/{self.total} {self.unit}" if self.total is not None else f"{self._done} {self.unit}")
         if rate == rate:
             parts.append(f"{rate:.3g} {self.unit}/s")
         if self.total and rate == rate and rate > 0:

@@ -3,7 +3,7 @@
 An experiment module in ``linkd/experiments/`` builds an :class:`Experiment` and calls
 :func:`register` at import time; the registry imports every module of that package on first use
 (by name, through :mod:`importlib`: a plugin hook, so this module sits below
-``linkd.experiments`` and ``linkd.rundir`` in the import graph). :func:`load_config` resolves a
+``linkd.experiments`` in the import graph). :func:`load_config` resolves a
 preset name / TOML path / ``kind:NAME`` to a validated :class:`~linkd.config.Config`.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 
 from linkd.config import Config, ConfigError, Field, Schema, build_config, read_toml
 from linkd.errors import InputError
+from linkd.progress_report import ProgressCallback
 
 __all__ = [
     "Experiment", "Result", "RunContext", "RUN_SECTION", "register", "get", "names",
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 
-def null_progress(done: int, total: int | None = None) -> None:
+def null_progress(done: int, total: int | None = None, unit: str | None = None) -> None:
     """A progress callback that reports nothing."""
 
 
@@ -62,14 +63,15 @@ class RunContext(NamedTuple):
     """Per-run settings not in the experiment's own sections.
 
     ``seed`` and ``x64`` mirror ``config.run`` (the CLI has already set ``jax_enable_x64``).
-    ``progress(done, total)`` reports training steps; call it from host code (e.g. between
-    chunks of a scan) or ignore it. ``quiet`` asks for no other output.
+    ``progress(done, total, unit)`` reports ``done`` of ``total`` items of the unit that moves
+    (``"GD steps"`` summed over every training of the run, ``"geometries"``, ...); call it from
+    host code (e.g. between trainings) or ignore it. ``quiet`` asks for no other output.
     """
 
     seed: int = 0
     x64: bool = False
     quiet: bool = True
-    progress: Callable[[int, int | None], None] = null_progress
+    progress: ProgressCallback = null_progress
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class Experiment:
       what is allowed.
     - ``headline``: summary keys ``linkd run`` prints after the run directory (e.g. the maximum
       closed-form error).
+    - ``figure_stems``: the file stems ``figures`` draws (default: the kind's name, one figure);
+      a run that draws another set is refused, so ``linkd figures`` knows its outputs up front.
     """
 
     name: str
@@ -99,7 +103,15 @@ class Experiment:
     run_sweep: Callable[[Config, Sequence[Mapping[str, Any]], RunContext], list[Result]] | None = None
     validate: Callable[[Config], None] | None = None
     headline: tuple[str, ...] = ()
+    figure_stems: tuple[str, ...] | None = None
     full_schema: Schema = field(init=False, repr=False, compare=False)
+
+    @property
+    def stems(self) -> tuple[str, ...]:
+        """The figure stems a run draws: ``figure_stems``, else ``(name,)``; ``()`` without ``figures``."""
+        if self.figures is None:
+            return ()
+        return tuple(self.figure_stems) if self.figure_stems is not None else (self.name,)
 
     def __post_init__(self):
         if "run" in self.schema:

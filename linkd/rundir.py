@@ -1,4 +1,4 @@
-"""Run directories (the contract) and atomic file writes.
+"""Run directories: the contract, provenance, and building a run beside its final path.
 
 A run directory holds exactly::
 
@@ -11,158 +11,36 @@ A run directory holds exactly::
 
 ``meta.json`` records where the config came from (``config_origin``: preset path and location,
 SHA-256 of the file) and ``config_sha256``, the digest of the resolved config. Every file is
-written to a temporary name in the same directory, fsynced and renamed, so an interrupted run
-never leaves a half-written file under a final name; files get 0666 less the umask. A whole run
+written through :mod:`linkd.atomic` (temporary name, fsync, rename), so an interrupted run never
+leaves a half-written file under a final name; files get 0666 less the umask. A whole run
 is built in a staging directory beside its final path and renamed into place when complete
 (:func:`staged_directory`), so ``--overwrite`` replaces a previous run only with a finished one.
+Reading a run back needs the experiment registry (its schema), so ``load_run`` lives one layer up,
+in :mod:`linkd.experiments.runner`.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import json
-import math
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import uuid
 from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Mapping, NamedTuple
+from typing import Any, Callable, Iterator, Mapping
 
-import numpy as np
-
+from linkd.atomic import atomic_write_json, atomic_write_npz, atomic_write_text, current_umask, fsync_dir
 from linkd.config import Config, dump_toml
-from linkd.errors import InputError, LinkdError, RunDirError, RunDirExistsError
-from linkd.registry import load_config
+from linkd.errors import LinkdError, RunDirError, RunDirExistsError
 
-__all__ = [
-    "atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "save_npz_atomic",
-    "json_safe", "collect_meta", "git_info", "RunDir", "Run", "load_run", "RUN_FILES", "current_umask",
-    "check_output_dir", "staged_directory",
-]
+__all__ = ["collect_meta", "git_info", "utc_now", "RunDir", "RUN_FILES", "check_output_dir", "staged_directory"]
 
 RUN_FILES = ("config.toml", "meta.json", "metrics.npz", "summary.json")
 _PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "optax", "matplotlib")
-
-
-# ------------------------------------------------------------------------- atomic writes
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:  # e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-_UMASK_LOCK = threading.Lock()
-
-
-def current_umask() -> int:
-    """The process umask (read without changing it where /proc allows, else set-and-restore)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    with _UMASK_LOCK:
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """Binary file handle whose contents appear at ``path`` only if the block completes.
-
-    Writes ``.<name>.<random>.tmp`` in the same directory, then fsync + ``os.replace``; on any
-    exception the temporary file is removed and ``path`` is untouched. The file gets the mode a
-    plain ``open`` would give (0666 less the umask), not ``mkstemp``'s private 0600.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~current_umask())
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    with atomic_open(path) as fh:
-        fh.write(data)
-    return Path(path)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def json_safe(obj: Any, _path: str = "", _notes: dict | None = None) -> Any:
-    """``obj`` with numpy scalars/arrays made Python, tuples made lists, and nan/±inf made None.
-
-    If ``_notes`` (a dict) is given, each replaced non-finite value is recorded there as
-    ``{"a.b[2]": "nan"}``.
-    """
-    if isinstance(obj, Mapping):
-        return {str(k): json_safe(v, f"{_path}.{k}" if _path else str(k), _notes) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        obj = obj.tolist()
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v, f"{_path}[{i}]", _notes) for i, v in enumerate(obj)]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):  # jax arrays
-        return json_safe(np.asarray(obj), _path, _notes)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        if _notes is not None:
-            _notes[_path] = repr(obj)
-        return None
-    if isinstance(obj, complex):
-        return json_safe([obj.real, obj.imag], _path, _notes)
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    raise InputError(f"json_safe: summary value at {_path or '<root>'} must be JSON-able (number, str, bool, None, list, dict, numpy array/scalar); got {type(obj).__name__}")
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any, *, note_nonfinite: bool = False) -> Path:
-    """Write ``json_safe(obj)`` (indented, sorted as given). With ``note_nonfinite`` and a dict
-    ``obj``, replaced nan/inf values are listed under ``"_nonfinite"``."""
-    notes: dict[str, str] = {}
-    safe = json_safe(obj, _notes=notes)
-    if note_nonfinite and notes and isinstance(safe, dict):
-        safe["_nonfinite"] = notes
-    return atomic_write_text(path, json.dumps(safe, indent=2, allow_nan=False) + "\n")
-
-
-def save_npz_atomic(path: str | os.PathLike, arrays: Mapping[str, Any], *, compress: bool = False) -> Path:
-    """``np.savez`` of ``arrays`` (name -> array-like), written atomically."""
-    arrays = {str(k): np.asarray(v) for k, v in arrays.items()}
-    with atomic_open(path) as fh:
-        (np.savez_compressed if compress else np.savez)(fh, **arrays)
-    return Path(path)
 
 
 # ---------------------------------------------------------------------------- provenance
@@ -337,7 +215,7 @@ def staged_directory(out: str | os.PathLike, *, overwrite: bool = False,
         _remove_dirs(made)
         raise
     _swap_in(new, out, keep)
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
 
 
 # ------------------------------------------------------------------------------ run dir
@@ -375,7 +253,7 @@ class RunDir:
         return atomic_write_json(self.path / "meta.json", meta)
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
-        return save_npz_atomic(self.path / "metrics.npz", metrics)
+        return atomic_write_npz(self.path / "metrics.npz", metrics)
 
     def write_summary(self, summary: Mapping[str, Any]) -> Path:
         return atomic_write_json(self.path / "summary.json", summary, note_nonfinite=True)
@@ -385,29 +263,3 @@ class RunDir:
 
     def __fspath__(self) -> str:
         return str(self.path)
-
-
-class Run(NamedTuple):
-    """A run directory loaded back (unpacks as ``config, metrics, summary, meta``)."""
-
-    config: Config
-    metrics: dict[str, np.ndarray]
-    summary: dict[str, Any]
-    meta: dict[str, Any]
-
-
-def load_run(path: str | os.PathLike) -> Run:
-    """Read a run directory back; missing files raise :class:`RunDirError` naming them."""
-    path = Path(path)
-    if not path.is_dir():
-        raise RunDirError(f"{path} is not a directory; give the run directory printed by `linkd run`")
-    missing = [n for n in RUN_FILES if not (path / n).is_file()]
-    if missing:
-        raise RunDirError(f"{path} is not a complete run directory (missing {', '.join(missing)}); "
-                          "re-run it with `linkd run`")
-    config = load_config(path / "config.toml")
-    with np.load(path / "metrics.npz", allow_pickle=False) as z:
-        metrics = {k: z[k] for k in z.files}
-    summary = json.loads((path / "summary.json").read_text())
-    meta = json.loads((path / "meta.json").read_text())
-    return Run(config, metrics, summary, meta)

@@ -16,6 +16,22 @@ import numpy as np
 
 from linkd.errors import InputError
 
+__all__ = [
+    "Spectrum",
+    "covariance",
+    "default_rank_tol",
+    "eigh_desc",
+    "rank",
+    "coefficients",
+    "from_coefficients",
+    "min_norm_solution",
+    "min_norm_coeffs",
+    "projector",
+    "progress",
+    "ModeStrengths",
+    "mode_strengths",
+]
+
 Array = jnp.ndarray
 
 

@@ -34,8 +34,8 @@ import numpy as np
 
 from linkd.errors import ConfigError, RunDirError
 
-__all__ = ["SEED_KEY", "SweepTable", "is_sweep_dir", "load_index", "flatten_summary", "aggregate", "to_csv",
-           "write_summary"]
+__all__ = ["SEED_KEY", "CSV_NAME", "SweepTable", "is_sweep_dir", "load_index", "flatten_summary", "aggregate", "to_csv",
+           "default_metrics", "write_summary", "sweep_caption"]
 
 SEED_KEY = "run.seed"
 CSV_NAME = "sweep_summary.csv"
@@ -55,6 +55,7 @@ class SweepTable(NamedTuple):
 
 
 def is_sweep_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a sweep directory (holds the index ``sweep.json``)."""
     return (Path(path) / "sweep.json").is_file()
 
 
@@ -149,7 +150,7 @@ def write_summary(root: str | Path, formats: Sequence[str] = ("pdf", "png"), met
                   out: str | Path | None = None) -> list[Path]:
     """Write ``root/sweep_summary.csv`` and, for ``formats``, the figure ``sweep_summary`` (mean ± SE
     against each grid axis; into ``out``, default ``root/figures``). Returns the paths written."""
-    from linkd.rundir import atomic_write_text
+    from linkd.atomic import atomic_write_text
 
     root = Path(root)
     index = load_index(root)
@@ -164,8 +165,9 @@ def write_summary(root: str | Path, formats: Sequence[str] = ("pdf", "png"), met
         from linkd.plotting.sweep import sweep_summary
 
         chosen = list(metrics) or default_metrics(table)
-        fig = sweep_summary(table, chosen)
-        caption = sweep_caption(index, table, chosen)
+        dtype = np.float64 if (index.get("base_config") or {}).get("run", {}).get("x64", True) else np.float32
+        fig = sweep_summary(table, chosen, dtype)
+        caption = sweep_caption(index, table, chosen, dtype)
         paths += save_figure(fig, Path(out) if out else root / "figures", "sweep_summary", formats=formats,
                              caption=caption, title=f"{index.get('source', '')} sweep")
         import matplotlib.pyplot as plt
@@ -174,13 +176,23 @@ def write_summary(root: str | Path, formats: Sequence[str] = ("pdf", "png"), met
     return paths
 
 
-def sweep_caption(index: Mapping[str, Any], table: SweepTable, metrics: Sequence[str]) -> str:
+def sweep_caption(index: Mapping[str, Any], table: SweepTable, metrics: Sequence[str], dtype: Any = np.float64) -> str:
+    """The sweep figure's caption: what is drawn against what, the labels' keys, the round-off
+    tolerances, the grid and the base config."""
+    from linkd.plotting.labels import label, tolerance_note
+    from linkd.plotting.sweep import metric_tolerances
+
     seeds = index["grid"].get(SEED_KEY)
     grid = "; ".join(f"{k} = {', '.join(_cell(v) for v in vals)}" for k, vals in index["grid"].items())
+    keys = "; ".join(f"{label(k, table.experiment)} = {k}" for k in (*metrics, *table.axes))
+    tols = metric_tolerances(table.experiment, metrics, dtype)
+    snapped = "; ".join(f"{m}: {tolerance_note(t)}" for m, t in tols.items() if t > 0)
     lines = [
         f"Sweep of {index.get('source')} ({index.get('experiment')}): {', '.join(metrics)} against "
         f"{', '.join(table.axes)}; mean ± standard error over "
         + (f"{len(seeds)} seeds (run.seed)" if seeds else "1 seed (no run.seed axis: no error bars)") + ".",
+        f"Labels: {keys}.",
+        *([f"Round-off (√ε of {np.dtype(dtype).name} times the quantity's scale): {snapped}."] if snapped else []),
         f"Grid: {grid}.",
         f"Base config {index.get('config_sha256', '?')} from {json.dumps(index.get('config_origin', {}))}.",
         "Command: " + " ".join(index.get("command") or []),

@@ -7,8 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import dynamics, spectral
+from linkd import engine, spectral
 from proofs_check.registry import ClaimResult, active_corrupt, apply, jsonable
+
+__all__ = ["key", "np64", "pick", "cached", "mc_equal", "monotone", "eig", "sim", "until"]
 
 ROUNDOFF = 1e-10  # float64 closed form vs simulation: ~1e-16 per op, amplified by ≤ 1e3-1e4 steps/conditioning
 STOP = 1e-6  # runs stopped at ||grad|| <= 1e-12: distance to the limit ~ grad/mu, docs/theory.md §1.2 tolerance
@@ -73,17 +75,17 @@ def eig(X):
 def sim(params0, X, targets, lr, steps, *, family="mse", labels=None, basis=None, record_every=1, alpha=0.0,
         tau=1.0, switch_step=None, tau2_scale=False, X_test=None, targets_test=None, labels_test=None,
         batch_size=None, rng=None):
-    spec = dynamics.EngineSpec(family=family, optimizer="gd", steps=int(steps), record_every=int(record_every),
+    spec = engine.EngineSpec(family=family, optimizer="gd", steps=int(steps), record_every=int(record_every),
                                batch_size=batch_size, switch_step=switch_step, tau2_scale=tau2_scale)
-    d = dynamics.Data(jnp.asarray(X), jnp.asarray(targets), None if labels is None else jnp.asarray(labels),
+    d = engine.Data(jnp.asarray(X), jnp.asarray(targets), None if labels is None else jnp.asarray(labels),
                       None if basis is None else jnp.asarray(basis),
                       None if X_test is None else jnp.asarray(X_test),
                       None if targets_test is None else jnp.asarray(targets_test),
                       None if labels_test is None else jnp.asarray(labels_test))
-    return dynamics.simulate(params0, d, dynamics.Hyper(lr=float(lr), tau=float(tau), alpha=float(alpha)), spec, rng)
+    return engine.simulate(params0, d, engine.Hyper(lr=float(lr), tau=float(tau), alpha=float(alpha)), spec, rng)
 
 
 def until(params0, X, targets, lr, *, family="binary", grad_tol=1e-12, max_steps=400_000, tau=1.0):
-    spec = dynamics.EngineSpec(family=family, optimizer="gd", steps=int(max_steps), tau2_scale=False)
-    d = dynamics.Data(jnp.asarray(X), jnp.asarray(targets))
-    return dynamics.simulate_until(params0, d, dynamics.Hyper(lr=float(lr), tau=float(tau)), spec, grad_tol=grad_tol)
+    spec = engine.EngineSpec(family=family, optimizer="gd", steps=int(max_steps), tau2_scale=False)
+    d = engine.Data(jnp.asarray(X), jnp.asarray(targets))
+    return engine.simulate_until(params0, d, engine.Hyper(lr=float(lr), tau=float(tau)), spec, grad_tol=grad_tol)

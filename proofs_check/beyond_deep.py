@@ -5,7 +5,7 @@ modified equation, distillation, time dilation and the matched-progress gap are 
 Predictions come from :mod:`linkd.closed_form.deep_linear`; measurements from routes that share no
 code with it: full-matrix gradient flow on all layers by ``scipy.integrate.solve_ivp`` (DOP853,
 rtol 1e-12) on X, Y of :func:`linkd.data.aligned_design`; full-matrix GD by the linkd engine
-(``dynamics.simulate`` on a :class:`~linkd.models.DeepLinear` from
+(``engine.simulate`` on a :class:`~linkd.models.DeepLinear` from
 :func:`linkd.models.init_deep_aligned`), read out by :func:`linkd.spectral.mode_strengths`; scalar
 ODEs σ̇ = Nλσ^{2−2/N}(c − σ) by ``solve_ivp`` (half-times by root finding on the dense output).
 """
@@ -27,6 +27,22 @@ from proofs_check.registry import (
     register,
     scale,
 )
+
+__all__ = [
+    "gf_closed_form",
+    "g_inverse_vs_ode",
+    "gd_scalar_recursion",
+    "modified_equation_order",
+    "gradient_flow_order",
+    "modified_equation_constant",
+    "distilled_student_gf",
+    "distilled_student_gd",
+    "time_dilation",
+    "dilation_increases_with_depth",
+    "gap_nonnegative",
+    "gap_examples",
+    "gap_negative_control",
+]
 
 P = "beyond"
 EIGS = (3.0, 2.0, 1.0, 0.5, 0.3, 0.2)  # d = 6, Σ̂ spectrum
@@ -126,7 +142,7 @@ def gf_closed_form(size="fast", corrupt=None):
     for N in pick(size, (2, 3), (2, 3, 4)):
         times, s, off = _gf_measured(N)
         pred = closed_form.deep_gf_trajectory(apply(corrupt, "eigvals", lam), np64(STRENGTHS),
-                                              apply(corrupt, "sigma0", SIGMA0), apply(corrupt, "depth", N), times)
+                                              apply(corrupt, "sigma0", SIGMA0), times, depth=apply(corrupt, "depth", N))
         meas_all += [s.ravel(), off]
         pred_all += [np64(apply(corrupt, "prediction", pred)).ravel(), np.zeros_like(off)]
         worst.append(float(np.max(np.abs(s - pred))))
@@ -141,7 +157,7 @@ def gf_closed_form(size="fast", corrupt=None):
 def _scalar_gf(N: int):
     lam, c = np.array([2.0, 1.0, 0.5]), np.array([1.0, 0.6, 1.5])
     s0 = np.array([1e-6, 1e-3, 0.1])
-    t_end = float(np.max(closed_form.deep_escape_time(lam, c, s0, N))) * 3.0 + 20.0 / (lam.min() * c.min())
+    t_end = float(np.max(closed_form.deep_escape_time(lam, c, s0, depth=N))) * 3.0 + 20.0 / (lam.min() * c.min())
     times = np.linspace(0.0, t_end, 41)
     sol = _scalar_ode(lam, c, s0, N, t_end)
     return lam, c, s0, times, sol.sol(times).T
@@ -158,7 +174,7 @@ def g_inverse_vs_ode(size="fast", corrupt=None):
     depths = pick(size, (1, 2, 3, 4, 5), (1, 2, 3, 4, 5, 8))
     for N in depths:
         lam, c, s0, times, s = _scalar_gf(N)
-        p = closed_form.deep_gf_trajectory(lam, c, apply(corrupt, "sigma0", s0), apply(corrupt, "depth", N), times)
+        p = closed_form.deep_gf_trajectory(lam, c, apply(corrupt, "sigma0", s0), times, depth=apply(corrupt, "depth", N))
         p = np64(apply(corrupt, "prediction", p))
         meas.append(s.ravel())
         pred.append(p.ravel())
@@ -191,8 +207,8 @@ def gd_scalar_recursion(size="fast", corrupt=None):
     meas, pred, shown = [], [], {}
     for N in pick(size, (3,), (1, 2, 3, 4)):
         s, off = _engine_gd(N, 150, 0.1)
-        p = closed_form.deep_gd_trajectory(np64(EIGS[:3]), np64(STRENGTHS), SIGMA0, apply(corrupt, "depth", N),
-                                           apply(corrupt, "lr", 0.1), 150)
+        p = closed_form.deep_gd_trajectory(np64(EIGS[:3]), np64(STRENGTHS), SIGMA0, apply(corrupt, "lr", 0.1), 150,
+                                           depth=apply(corrupt, "depth", N))
         p = np64(apply(corrupt, "prediction", p))
         meas += [s.ravel(), off]
         pred += [p.ravel(), np.zeros_like(off)]
@@ -212,8 +228,8 @@ def _gd_errors(N: int, size: str):
     y0s = np.array(pick(size, Y0S, (1e-6,) + Y0S))
     E, Y0 = [a.ravel() for a in np.meshgrid(eps, y0s, indexing="ij")]
     c = np.ones_like(E)
-    K = int(np.ceil((closed_form.deep_g(0.999, N) - closed_form.deep_g(y0s.min(), N)) / eps.min()))
-    gd = closed_form.deep_gd_trajectory(E, c, Y0, N, 1.0, K)
+    K = int(np.ceil((closed_form.deep_g(0.999, depth=N) - closed_form.deep_g(y0s.min(), depth=N)) / eps.min()))
+    gd = closed_form.deep_gd_trajectory(E, c, Y0, 1.0, K, depth=N)
     return eps, y0s, E, Y0, K, gd
 
 
@@ -223,9 +239,9 @@ def _order_ratios(size, corrupt, method):
         eps, y0s, E, Y0, K, gd = _gd_errors(N, size)
         how = apply(corrupt, "method", method)
         if how == "modified":
-            pred = closed_form.deep_modified_flow(E, np.ones_like(E), Y0, N, 1.0, K)
+            pred = closed_form.deep_modified_flow(E, np.ones_like(E), Y0, 1.0, K, depth=N)
         else:
-            pred = closed_form.deep_gf_trajectory(E, np.ones_like(E), Y0, N, np.arange(K + 1.0))
+            pred = closed_form.deep_gf_trajectory(E, np.ones_like(E), Y0, np.arange(K + 1.0), depth=N)
         pred = np64(apply(corrupt, "prediction", pred))
         err = np.max(np.abs(gd - pred), axis=0).reshape(eps.size, y0s.size)
         for j, y0 in enumerate(y0s):
@@ -301,9 +317,9 @@ def _distill_gf():
 def distilled_student_gf(size="fast", corrupt=None):
     times, a_meas, s, off = _distill_gf()
     lam = np64(EIGS[:3])
-    a = closed_form.deep_teacher_strengths(lam, np64(STRENGTHS), 4.0, teacher_depth=2, sigma0=SIGMA0)
+    a = closed_form.deep_teacher_strengths(lam, np64(STRENGTHS), 4.0, depth=2, coeffs0=SIGMA0)
     a = np64(apply(corrupt, "teacher", a))
-    pred = closed_form.deep_distilled_trajectory(lam, a, 1e-3, apply(corrupt, "depth", 3), times)
+    pred = closed_form.deep_distilled_trajectory(lam, a, 1e-3, times, depth=apply(corrupt, "depth", 3))
     pred = np64(apply(corrupt, "prediction", pred))
     m = np.concatenate([a_meas, s.ravel(), off])
     p = np.concatenate([a, pred.ravel(), np.zeros_like(off)])
@@ -333,7 +349,7 @@ def distilled_student_gd(size="fast", corrupt=None):
     a_meas, s, off = _distill_gd(40, 150, 0.1)
     lam = np64(EIGS[:3])
     a = closed_form.deep_teacher_strengths(lam, np64(STRENGTHS), apply(corrupt, "T_teacher", 40), lr=0.1)
-    pred = np64(apply(corrupt, "prediction", closed_form.deep_gd_trajectory(lam, a, 1e-3, 3, 0.1, 150)))
+    pred = np64(apply(corrupt, "prediction", closed_form.deep_gd_trajectory(lam, a, 1e-3, 0.1, 150, depth=3)))
     m = np.concatenate([a_meas, s.ravel(), off])
     p = np.concatenate([a, pred.ravel(), np.zeros_like(off)])
     return exact(m, p, 1e-12, params={"T": 40, "student_steps": 150, "lr": 0.1},
@@ -345,7 +361,7 @@ def distilled_student_gd(size="fast", corrupt=None):
 
 def _half_time(lam, c, s0, N):
     """Time for σ to reach c/2 from σ₀ (scalar ODE + root finding on its dense output)."""
-    t_end = 4.0 * float(closed_form.deep_escape_time(np.array([lam]), np.array([c]), s0, N)[0]) + 10.0 / (lam * c)
+    t_end = 4.0 * float(closed_form.deep_escape_time(np.array([lam]), np.array([c]), s0, depth=N)[0]) + 10.0 / (lam * c)
     sol = _scalar_ode(np.array([lam]), np.array([c]), s0, N, t_end)
     return scipy.optimize.brentq(lambda t: sol.sol(t)[0] - 0.5 * c, 0.0, t_end, xtol=1e-13, rtol=1e-14)
 
@@ -369,7 +385,7 @@ def time_dilation(size="fast", corrupt=None):
     Ns = sorted(meas)
     pred = []
     for N in Ns:
-        R = float(closed_form.deep_time_dilation(0.2, 1.0, 1e-4, apply(corrupt, "depth", N)))
+        R = float(closed_form.deep_time_dilation(0.2, 1.0, 1e-4, depth=apply(corrupt, "depth", N)))
         if apply(corrupt, "Q_clock", False):  # the breaker: the slowed clock Q^-(2-2/N) left out
             R *= 0.2 ** (2.0 - 2.0 / N)
         pred.append(R)
@@ -390,7 +406,7 @@ def dilation_increases_with_depth(size="fast", corrupt=None):
         for s0 in (1e-6, 1e-4, 1e-2):
             R = []
             for N in (1, 2, 3, 4):
-                r = float(closed_form.deep_time_dilation(Q, 1.0, s0, N))
+                r = float(closed_form.deep_time_dilation(Q, 1.0, s0, depth=N))
                 if expo != "2-2/N":  # the breaker: swap the clock exponent 2 − 2/N for 2/N
                     r *= Q ** (2.0 - 2.0 / N) * Q ** -(2.0 / N)
                 R.append(r)
@@ -403,10 +419,10 @@ def dilation_increases_with_depth(size="fast", corrupt=None):
 
 def _teacher_student(lam, c, s0, N, qT, fractions):
     """Teacher depth N from σ₀ until q₁^T = qT; student depth N from σ₀ on it, stopped at q₁^S = f·Q₁."""
-    T = (closed_form.deep_g(qT, N) - closed_form.deep_g(s0 / c[0], N)) / (lam[0] * c[0] ** (2 - 2 / N))
-    a = closed_form.deep_gf_trajectory(lam, c, s0, N, np.float64(T))
+    T = (closed_form.deep_g(qT, depth=N) - closed_form.deep_g(s0 / c[0], depth=N)) / (lam[0] * c[0] ** (2 - 2 / N))
+    a = closed_form.deep_gf_trajectory(lam, c, s0, np.float64(T), depth=N)
     y = np.maximum(np.asarray(fractions, dtype=np.float64), 1.001 * s0 / a[0])
-    t = (closed_form.deep_g(y, N) - closed_form.deep_g(s0 / a[0], N)) / (lam[0] * a[0] ** (2 - 2 / N))
+    t = (closed_form.deep_g(y, depth=N) - closed_form.deep_g(s0 / a[0], depth=N)) / (lam[0] * a[0] ** (2 - 2 / N))
     return a, t
 
 
@@ -416,10 +432,10 @@ def _gap_grid(N, corrupt, grid):
         lam, c = np64(lam), np64(c)
         a, t = _teacher_student(lam, c, s0, N, qT, np.linspace(0.05, 0.99, 12))
         lam_s = np64(apply(corrupt, "eigvals_student", lam))
-        qS = closed_form.deep_distilled_trajectory(lam_s, a, s0, N, t) / c[None, :]
-        g = closed_form.deep_matched_progress_gap(lam, c, s0, N, qS)
-        excluded += g.excluded
-        if np.any(g.valid):
+        qS = closed_form.deep_distilled_trajectory(lam_s, a, s0, t, depth=N) / c[None, :]
+        g = closed_form.deep_matched_progress_gap(lam, c, s0, qS, depth=N)
+        excluded += g.n_excluded
+        if not np.all(g.excluded):
             worst = min(worst, float(np.nanmin(g.gap)))
     return worst, excluded
 
@@ -466,7 +482,7 @@ EXAMPLES = {  # docs/theory.md §7.4: gap on mode 2, sigma0 = 1e-3, teacher q1 =
 def _ode_gap(lam, c, s0, N, qT, f):
     """The §7.4 example by scalar ODEs only: teacher to q₁ = qT, student to f·Q₁, reference to the matched time."""
     lam, c = np64(lam), np64(c)
-    T_end = 50.0 * float(np.max(closed_form.deep_escape_time(lam, c, s0, N))) + 50.0
+    T_end = 50.0 * float(np.max(closed_form.deep_escape_time(lam, c, s0, depth=N))) + 50.0
     ref = _scalar_ode(lam, c, s0, N, T_end)
     T = scipy.optimize.brentq(lambda t: ref.sol(t)[0] / c[0] - qT, 0.0, T_end, xtol=1e-13)
     a = ref.sol(T)
@@ -491,8 +507,8 @@ def gap_examples(size="fast", corrupt=None):
             m = _ode_gap(lam, c, 1e-3, N, 0.9, 0.9)[1]
             Nc = apply(corrupt, "depth", N)
             a, t = _teacher_student(np64(lam), np64(c), 1e-3, Nc, 0.9, [0.9])
-            qS = closed_form.deep_distilled_trajectory(np64(lam), a, 1e-3, Nc, t) / np64(c)[None, :]
-            p = float(closed_form.deep_matched_progress_gap(np64(lam), np64(c), 1e-3, Nc, qS).gap[0, 1])
+            qS = closed_form.deep_distilled_trajectory(np64(lam), a, 1e-3, t, depth=Nc) / np64(c)[None, :]
+            p = float(closed_form.deep_matched_progress_gap(np64(lam), np64(c), 1e-3, qS, depth=Nc).gap[0, 1])
             meas.append(m)
             pred.append(p)
             shown[f"{name}, N={N}"] = round(p, 4)

@@ -15,9 +15,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import closed_form, data, dynamics
+from linkd import closed_form, data, engine
 from proofs_check._common import cached, eig, key, np64
 from proofs_check.registry import Breaker, ClaimResult, apply, exact, register, scale
+
+__all__ = [
+    "gradient_exact",
+    "class_sum_invariant",
+    "leading_filter_slope",
+    "correction_slope",
+    "correction_improves",
+    "no_first_order_term",
+    "correction_vanishes",
+    "binary_mse_limit",
+]
 
 P = "beyond"
 N, D, STEPS = 300, 5, 400
@@ -52,9 +63,9 @@ def _problem(seed: int, C: int, symmetric: bool = False):
 def _measure(seed: int, C: int, symmetric: bool, taus: tuple):
     """Engine: one vmapped sweep over τ; returns the progress p_k(s) (len(taus), S+1, d)."""
     X, W_T, lam, V, lr, Lam = _problem(seed, C, symmetric)
-    spec = dynamics.EngineSpec(family="multiclass", steps=STEPS, tau2_scale=True)
-    d = dynamics.Data(jnp.asarray(X), jnp.asarray(X @ W_T), basis=jnp.asarray(V))
-    tr = dynamics.sweep(jnp.zeros((D, C)), d, dynamics.Hyper(lr=lr, tau=jnp.asarray(taus)), spec)
+    spec = engine.EngineSpec(family="multiclass", steps=STEPS, tau2_scale=True)
+    d = engine.Data(jnp.asarray(X), jnp.asarray(X @ W_T), basis=jnp.asarray(V))
+    tr = engine.sweep(jnp.zeros((D, C)), d, engine.Hyper(lr=lr, tau=jnp.asarray(taus)), spec)
     assert tr.coeffs is not None  # a basis was given, so the engine records eigen-coefficients
     return np64(closed_form.centred_progress(tr.coeffs, V.T @ W_T))
 
@@ -64,10 +75,10 @@ def _predict(seed: int, C: int, symmetric: bool, corrupt, part_M3=None):
     X, W_T, lam, V, lr, Lam = _problem(seed, C, symmetric)
     gT = V.T @ W_T
     C_f = apply(corrupt, "C_filter", C)
-    F = np64(closed_form.tempered_filter(lam, lr, C, np.arange(STEPS + 1))) if C_f == C else \
+    F = np64(closed_form.tempered_filter(lam, lr, np.arange(STEPS + 1), num_classes=C)) if C_f == C else \
         np64(closed_form.gd_filter(lam, lr / C_f, np.arange(STEPS + 1)))
     M3 = apply(corrupt, "M3", (np64(closed_form.third_moment(X, V)), X, V))[0]
-    g1 = np64(closed_form.first_order_correction(lam, M3, gT, lr, C, STEPS))
+    g1 = np64(closed_form.first_order_correction(lam, M3, gT, np.zeros_like(gT), lr, STEPS, num_classes=C))
     g1 = apply(corrupt, "correction", g1)
     return F, np64(closed_form.centred_progress(g1, gT)), Lam, lr
 
@@ -85,7 +96,7 @@ def _slope(taus, e) -> float:
     return float(np.polyfit(np.log(np.asarray(taus)), np.log(np64(e)), 1)[0])
 
 
-_engine_grad = jax.jit(jax.grad(dynamics.objective), static_argnums=6)  # autodiff of the engine's loss
+_engine_grad = jax.jit(jax.grad(engine.objective.objective), static_argnums=6)  # autodiff of the engine's loss
 
 
 @register(id="tau.gradient_exact", paper=P, kind="exact", tolerance=1e-12,
@@ -99,14 +110,14 @@ _engine_grad = jax.jit(jax.grad(dynamics.objective), static_argnums=6)  # autodi
 def gradient_exact(size="fast", corrupt=None):
     X, W_T, lam, V, lr, Lam = _problem(5, 4)
     W = np64(0.5 * jax.random.normal(key(6), (D, 4), jnp.float64))
-    spec = dynamics.EngineSpec(family="multiclass", tau2_scale=True)
+    spec = engine.EngineSpec(family="multiclass", tau2_scale=True)
     meas, pred = [], []
     for tau in (0.5, 3.0, 20.0):
-        hyper = dynamics.Hyper(lr=lr, tau=tau)
+        hyper = engine.Hyper(lr=lr, tau=tau)
         g = _engine_grad(jnp.asarray(W), jnp.asarray(X), jnp.asarray(X @ W_T), None, hyper, jnp.asarray(0), spec)
         s = float(jnp.max(jnp.abs(g)))
         tf = apply(corrupt, "tau_factor", tau)
-        cf = np64(closed_form.kd_gradient(X, W, W_T, tau)) * (tf / tau)
+        cf = np64(closed_form.kd_gradient(X, W, W_T, tau=tau)) * (tf / tau)
         meas.append(np64(g) / s)
         pred.append(apply(corrupt, "prediction", cf) / s)
     return exact(np.stack(meas), np.stack(pred), 1e-12, params={"n": N, "d": D, "C": 4, "taus": [0.5, 3, 20]},
@@ -118,9 +129,9 @@ def gradient_exact(size="fast", corrupt=None):
 def _invariant_run(tau: float):
     X, W_T, lam, V, lr, Lam = _problem(7, 4)
     W0 = np64(0.7 * jax.random.normal(key(8), (D, 4), jnp.float64))
-    spec = dynamics.EngineSpec(family="multiclass", steps=STEPS, tau2_scale=True)
-    d = dynamics.Data(jnp.asarray(X), jnp.asarray(X @ W_T), basis=jnp.asarray(V))
-    tr = dynamics.simulate(jnp.asarray(W0), d, dynamics.Hyper(lr=lr, tau=tau), spec)
+    spec = engine.EngineSpec(family="multiclass", steps=STEPS, tau2_scale=True)
+    d = engine.Data(jnp.asarray(X), jnp.asarray(X @ W_T), basis=jnp.asarray(V))
+    tr = engine.simulate(jnp.asarray(W0), d, engine.Hyper(lr=lr, tau=tau), spec)
     return np64(tr.coeffs), W0, X, W_T, V, lr
 
 
@@ -246,9 +257,9 @@ def _binary_logits(seed: int):
     w_T = np64(1.5 * jax.random.normal(k2, (D,), jnp.float64))
     lam, V = eig(X)
     lr = 0.9 * 4.0 / float(lam[0])  # eta lambda_max / 4 = 0.9: the limit MSE-GD is monotone
-    spec = dynamics.EngineSpec(family="binary", steps=STEPS, tau2_scale=True)
-    d = dynamics.Data(jnp.asarray(X), jnp.asarray(X @ w_T), basis=jnp.asarray(V))
-    tr = dynamics.sweep(jnp.zeros(D), d, dynamics.Hyper(lr=lr, tau=jnp.asarray(BIN_TAUS)), spec)
+    spec = engine.EngineSpec(family="binary", steps=STEPS, tau2_scale=True)
+    d = engine.Data(jnp.asarray(X), jnp.asarray(X @ w_T), basis=jnp.asarray(V))
+    tr = engine.sweep(jnp.zeros(D), d, engine.Hyper(lr=lr, tau=jnp.asarray(BIN_TAUS)), spec)
     return X, w_T, lam, V, lr, np64(tr.coeffs)  # (taus, S+1, d)
 
 

@@ -6,6 +6,8 @@ import jax
 import numpy as np
 
 from linkd import closed_form
+from linkd.claims import Claim as PointClaim
+from linkd.claims import Domain, Int, LogReal, Outcome, Real, ingredients
 from proofs_check._common import cached, key, np64, pick
 from proofs_check.registry import (
     Breaker,
@@ -16,6 +18,15 @@ from proofs_check.registry import (
     register,
     scale,
 )
+
+__all__ = [
+    "round_factors",
+    "predict_rounds",
+    "sparsification",
+    "collapse_bounds",
+    "c_increasing",
+    "test_error_vs_rounds",
+]
 
 P = "mobahi"
 K, ELL = 30, 0.2
@@ -136,11 +147,31 @@ def sparsification(size="fast", corrupt=None):
                        "measured: max over pairs and rounds of ratio_t/ratio_{t-1} - 1")
 
 
+def _collapse_at(p):
+    """The collapse-round interval at one domain point: measured [T_c, lower] against [upper, T_c], so the
+    error max(T_c - upper, lower - T_c) is the distance outside the interval (``linkd check --domain``)."""
+    x, y, G = ingredients.kernel_problem(p["seed"], p["K"], p["lengthscale"], p["noise"])
+    eps = float(y @ y) / (p["K"] * p["ratio"])
+    r = closed_form.self_distill_rounds(G, y, eps=eps, rounds=int(np.ceil(p["ratio"])) + 1)
+    Tc = r.collapsed_at if r.collapsed_at >= 0 else np.inf
+    b = closed_form.collapse_round_bounds(y, p["K"], eps)
+    return Outcome(measured=[Tc, b.lower], predicted=[b.upper, Tc])
+
+
+#: Hypotheses of the §3.2 bounds: any K, RBF lengthscale, label noise and ratio ||y0||^2/(K eps) > 1
+#: (at ratio <= 1 the targets have collapsed before the first round).
+COLLAPSE_DOMAIN = Domain(K=Int(1, 40, default=30), ratio=LogReal(1.01, 100.0, default=50.0),
+                         lengthscale=LogReal(0.05, 1.0, default=ELL), noise=Real(0.0, 0.5, default=0.1),
+                         seed=Int(0, 999, default=41))
+
+
 @register(id="mb.collapse_bounds", paper=P, kind="bound", tolerance=0.0,
           statement="The collapse round T_c (first t with ||y_t||^2/K <= eps) satisfies ||y_0||/sqrt(K eps) - 1 <= T_c <= "
                     "||y_0||^2/(K eps) (docs/theory.md §3.2 check: T_c = 9 in [6.07, 50]).",
           tolerance_reason="integer T_c against two real bounds: the error is the distance outside the interval (0 inside).",
-          breakers=(Breaker("1/K normalisation forgotten (K = 1 in the bounds)", lambda k: 1, part="K"),))
+          breakers=(Breaker("1/K normalisation forgotten (K = 1 in the bounds)", lambda k: 1, part="K"),),
+          point=PointClaim("mb.collapse_bounds", "||y_0||/sqrt(K eps) - 1 <= T_c <= ||y_0||^2/(K eps)", "bound",
+                           _collapse_at, COLLAPSE_DOMAIN, tolerance=0.0, paper=P))
 def collapse_bounds(size="fast", corrupt=None):
     x, y, G, eps, r = _rounds(size)
     Tc = int(r.collapsed_at)

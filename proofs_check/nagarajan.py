@@ -8,8 +8,30 @@ import jax.numpy as jnp
 import numpy as np
 
 from linkd import closed_form, data, losses, metrics, spectral
+from linkd.claims import Claim as PointClaim
+from linkd.claims import Domain, Int, Outcome, Real
 from proofs_check._common import ROUNDOFF, cached, eig, key, mc_equal, monotone, np64, pick, sim, until
 from proofs_check.registry import Breaker, ClaimResult, apply, exact, qualitative, register, scale
+
+__all__ = [
+    "teacher_filter",
+    "engine_paths",
+    "student_filter",
+    "exaggeration_gap_closed_form",
+    "exaggeration_gap_formula",
+    "exaggeration_gap_simulated",
+    "no_exaggeration_interpolating",
+    "student_to_convergence",
+    "switch_closed_form",
+    "confidence_per_point",
+    "confidence_slope_formula",
+    "confidence_two_level",
+    "confidence_test_slope",
+    "confidence_exaggeration",
+    "gradient_denoiser_identity",
+    "kd_gradient_temperature",
+    "kd_gradient_variance",
+]
 
 P = "nagarajan"
 N, D, T_TEACHER, T_STUDENT = 20, 50, 30, 45
@@ -76,23 +98,23 @@ def teacher_filter(size="fast", corrupt=None):
     return res
 
 
-ENGINE_PATHS = ("closed_form", "gram", "eigen")  # "plain" (dynamics.simulate) is ng.teacher_filter's path
+ENGINE_PATHS = ("closed_form", "gram", "eigen")  # "plain" (engine.simulate) is ng.teacher_filter's path
 
 
 @cached
 def _engine_paths(size):
-    from linkd import dynamics, engines
+    from linkd import engine
 
     X, y, lam, V, lr, c_star = _setup(size)
-    data_ = dynamics.Data(X=jnp.asarray(X), targets=jnp.asarray(y))
-    spec = dynamics.EngineSpec(family="mse", steps=T_TEACHER)
-    return {p: np64(engines.simulate_auto(jnp.zeros(D), data_, dynamics.Hyper(lr=float(lr)), spec, path=p).params)
+    data_ = engine.Data(X=jnp.asarray(X), targets=jnp.asarray(y))
+    spec = engine.EngineSpec(family="mse", steps=T_TEACHER)
+    return {p: np64(engine.simulate_auto(jnp.zeros(D), data_, engine.Hyper(lr=float(lr)), spec, path=p).params)
             for p in ENGINE_PATHS}
 
 
 @register(id="ng.engine_paths", paper=P, kind="exact", tolerance=ROUNDOFF,
           statement="The teacher of ng.teacher_filter (T=30 GD steps from 0, MSE) run on every engine path a user can "
-                    "get from engines.simulate_auto (closed_form, gram, eigen; plain is ng.teacher_filter) ends at w_T = V diag(1-(1-eta "
+                    "get from engine.simulate_auto (closed_form, gram, eigen; plain is ng.teacher_filter) ends at w_T = V diag(1-(1-eta "
                     "lambda)^T) c*.",
           tolerance_reason="float64 round-off (measured ~2e-15); error relative to max|c*|.",
           breakers=(scale(), SHIFT_EIGS))
@@ -135,10 +157,10 @@ def _grid_gap(corrupt):
         lr = 0.9 / lam.max()
         for T in (1, 3, 10, 30, 100, 300):
             for t in (1, 2, 5, 20, 60, 200, 1000):
-                g1 = np64(closed_form.exaggeration_gap(lam, lr, T, t))
+                g1 = np64(closed_form.exaggeration_gap(lam, lr, T, t).gap)
                 q = np64(closed_form.teacher_student_filters(apply(corrupt, "eigvals_student", lam), lr, T, t))
-                g2 = np64(closed_form.exaggeration_gap_from_progress(lam, lr, q))
-                worst = min(worst, float(g1.min()), float(g2.min()))
+                g2 = np64(closed_form.exaggeration_gap_from_progress(lam, lr, q).gap)
+                worst = min(worst, float(np.nanmin(g1)), float(np.nanmin(g2)))  # NaN: pairs outside lam_i > lam_j > 0
     return worst
 
 
@@ -150,13 +172,31 @@ def _fab_grid():
     return min(float(np.min(f(A * B, r) - f(A, r) * f(B, r))) for r in (0.05, 0.1, 0.3, 0.5, 0.8, 1.0))
 
 
+def _gap_at(p):
+    """Smallest pairwise gap of ``closed_form.exaggeration_gap`` at one domain point (``linkd check --domain``)."""
+    lam = np64(data.power_law_spectrum(p["d"], p["exponent"]))
+    lr = p["fraction"] / lam.max()
+    gap = np64(closed_form.exaggeration_gap(lam, lr, p["T"], p["t"]).gap)
+    a, b = (np64(closed_form.gd_decay(lam, lr, n)) for n in (p["t"], p["T"]))
+    live = a + b - a * b > 0  # direction i not converged to round-off: tau*_i is defined
+    pairs = (lam[:, None] > lam[None, :]) & (lam[None, :] > 0) & live[:, None]  # a NaN on such a pair fails
+    return Outcome(measured=float(np.min(gap[pairs])) if pairs.any() else 0.0, predicted=0.0)
+
+
+#: Hypotheses of the §2.2 theorem: monotone GD filters (0 < eta lambda_max < 1), any T, t >= 1.
+GAP_DOMAIN = Domain(d=Int(2, 12, default=6), exponent=Real(0.1, 3.0, default=1.0), fraction=Real(0.01, 0.999, default=0.9),
+                    T=Int(1, 3000, log=True, default=30), t=Int(1, 3000, log=True, default=45))
+
+
 @register(id="ng.exaggeration_gap_closed_form", paper=P, kind="bound", tolerance=1e-12,
           statement="Exaggeration (derived, docs/theory.md §2.2): for lambda_i > lambda_j > 0, at matched progress on i the "
                     "student has progressed less on j: q_j^T(tau*) - q_j^S(t;T) >= 0 on a grid of T in 1..300, t in 1..1000, "
                     "two spectra; and f(ab) >= f(a)f(b) on a 400^2 grid, 6 values of r.",
           tolerance_reason="a lower bound 0 checked in float64; -1e-12 allows round-off in exp/log of the residuals.",
           breakers=(Breaker("student filter built from a flattened spectrum sqrt(lambda*lambda_max)",
-                            lambda lam: np.sqrt(lam * lam.max()), part="eigvals_student"),))
+                            lambda lam: np.sqrt(lam * lam.max()), part="eigvals_student"),),
+          point=PointClaim("ng.exaggeration_gap_closed_form", "q_j^T(tau*) - q_j^S(t;T) >= 0 for lambda_i > lambda_j > 0",
+                           "bound", _gap_at, GAP_DOMAIN, tolerance=1e-12, sense="lower", paper=P))
 def exaggeration_gap_closed_form(size="fast", corrupt=None):
     g = _grid_gap(corrupt)
     fab = _fab_grid()
@@ -169,13 +209,21 @@ def exaggeration_gap_closed_form(size="fast", corrupt=None):
 def _gap_numpy(lam, lr, T, t):
     """Independent route (plain numpy): the student's residual 1 - q^S_k = 1 - (1-g_k^t)(1-g_k^T), expanded as
     g^t + g^T - g^(t+T) (g_k = 1 - eta lam_k; written out so that it keeps precision where q -> 1),
-    tau*_i = ln(1-q^S_i)/ln g_i, gap[i,j] = (1-g_j^tau*_i) - q^S_j = r_j - g_j^tau*_i for lam_i > lam_j > 0."""
+    tau*_i = ln(1-q^S_i)/ln g_i, gap[i,j] = (1-g_j^tau*_i) - q^S_j = r_j - g_j^tau*_i for lam_i > lam_j > 0
+    (NaN elsewhere, and on rows with no finite tau*)."""
     g = 1.0 - lr * lam
     r = g ** t + g ** T - g ** (t + T)
     with np.errstate(divide="ignore"):
         tau_star = np.log(r) / np.log(g)
     gap = r[None, :] - g[None, :] ** tau_star[:, None]
-    return np.where((lam[:, None] > lam[None, :]) & (lam[None, :] > 0), gap, 0.0)
+    rows = np.isfinite(tau_star) & (lam > 0)
+    return np.where((lam[:, None] > lam[None, :]) & (lam[None, :] > 0) & rows[:, None], gap, np.nan)
+
+
+def _nan_err(a, b) -> float:
+    """max |a - b| over the defined entries; inf if a and b leave out different entries."""
+    fa, fb = np.isfinite(a), np.isfinite(b)
+    return float(np.max(np.abs(a - b)[fa], initial=0.0)) if np.array_equal(fa, fb) else np.inf
 
 
 GAP_STEPS = (1, 5, 20, 45)
@@ -196,8 +244,8 @@ def exaggeration_gap_formula(size="fast", corrupt=None):
         lr = 0.9 / lam.max()
         for T in (1, 3, 10, 30, 100, 300):
             for t in (1, 2, 5, 20, 60, 200, 1000):
-                pred = apply(corrupt, "prediction", np64(closed_form.exaggeration_gap(lam, lr, apply(corrupt, "T_teacher", T), t)))
-                errs.append(float(np.max(np.abs(_gap_numpy(lam, lr, T, t) - pred))))
+                pred = apply(corrupt, "prediction", np64(closed_form.exaggeration_gap(lam, lr, apply(corrupt, "T_teacher", T), t).gap))
+                errs.append(_nan_err(_gap_numpy(lam, lr, T, t), pred))
     X, y, lam, V, lr, c_star = _setup(size)
     _, cS, _ = _teacher_student(size)
     keep = (lam > 0) & (np.abs(c_star) > 1e-3 * np.abs(c_star).max())
@@ -206,9 +254,9 @@ def exaggeration_gap_formula(size="fast", corrupt=None):
     for t in GAP_STEPS:
         q = np64(spectral.progress(cS[t, keep], c_star[keep]))
         ok = (1.0 - q) >= 1e-4
-        m = np64(closed_form.exaggeration_gap_from_progress(lk, lr, q))
-        pred = apply(corrupt, "prediction", np64(closed_form.exaggeration_gap(lk, lr, apply(corrupt, "T_teacher", T_TEACHER), t)))
-        sel = ok[:, None] & ok[None, :]
+        m = np64(closed_form.exaggeration_gap_from_progress(lk, lr, q).gap)
+        pred = apply(corrupt, "prediction", np64(closed_form.exaggeration_gap(lk, lr, apply(corrupt, "T_teacher", T_TEACHER), t).gap))
+        sel = ok[:, None] & ok[None, :] & np.isfinite(pred)
         sim_errs.append(float(np.max(np.abs(np.where(sel, m - pred, 0.0)))))
     err = max(max(errs), max(sim_errs))
     return ClaimResult([max(errs), max(sim_errs)], [0.0, 0.0], err, bool(np.isfinite(err) and err <= 1e-8),
@@ -243,7 +291,9 @@ def exaggeration_gap_simulated(size="fast", corrupt=None):
         q = c[1:, keep] / c_star[None, keep]
         lam_k = apply(corrupt, "eigvals", lam[keep])
         for qt in q:
-            worst = min(worst, float(np64(closed_form.exaggeration_gap_from_progress(lam_k, lr, qt)).min()))
+            g = np64(closed_form.exaggeration_gap_from_progress(lam_k, lr, qt).gap)
+            if np.any(np.isfinite(g)):  # NaN: pairs outside lam_i > lam_j > 0 and converged rows
+                worst = min(worst, float(np.nanmin(g)))
     return ClaimResult(worst, 0.0, -worst, bool(worst >= -1e-9), {"teachers_T": [T for T, _ in _sim_gaps(size)],
                                                                    "student_steps": 200, "lr": lr},
                        "measured: smallest gap over all pairs and steps (lower bound 0)")
@@ -358,7 +408,7 @@ def _conf_run(case, seed):
 def _conf_pred(R, corrupt):
     T = apply(corrupt, "T_teacher", CONF_T)
     t = apply(corrupt, "t_student", CONF_T)
-    return closed_form.confidence_logits(R["X"], CONF_MARGIN * R["y"], R["lr"], T, t, R["Xt"][:2000])
+    return closed_form.confidence_logits(R["X"], CONF_MARGIN * R["y"], R["lr"], T, t, X_test=R["Xt"][:2000])
 
 
 @register(id="ng.confidence_per_point", paper=P, kind="exact", tolerance=1e-12,
@@ -601,7 +651,7 @@ def _kd_tau_measured(size):
 @register(id="ng.kd_gradient_temperature", paper=P, kind="exact", tolerance=1e-12,
           statement="At temperature tau = 2.5: the gradient of the KD loss (linkd.losses.kd_binary / kd_softmax, with and "
                     "without the tau^2 factor) of a linear student is X^T(s(z_S/tau) - s(z_T/tau))/(n tau) (x tau^2), and one "
-                    "GD step of the engine (dynamics.simulate, binary and multiclass, tau2_scale; and binary with hard labels, "
+                    "GD step of the engine (engine.simulate, binary and multiclass, tau2_scale; and binary with hard labels, "
                     "alpha = 0.3: alpha X^T(sigma(z) - y)/n + (1 - alpha) x the KD gradient) moves the weights by lr "
                     "times it; binary_soft_ce(z, p, tau) = -[p log sigma(z/tau) + (1-p) log(1-sigma(z/tau))].",
           tolerance_reason="closed-form gradients and one engine step in float64 with O(1) entries: round-off ~1e-15.",

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import bounds, closed_form, data, dynamics, models, spectral
+from linkd import bounds, closed_form, data, engine, models, spectral
 from proofs_check._common import (
     ROUNDOFF,
     STOP,
@@ -33,6 +33,27 @@ from proofs_check.registry import (
     scale,
     upper_bound,
 )
+
+__all__ = [
+    "orthogonal_invariant",
+    "limit_underdetermined",
+    "limit_overdetermined",
+    "deep_invariant",
+    "deep_limit",
+    "deep_orthogonal_vs_init",
+    "bound_margin",
+    "bound_power_law",
+    "bound_cone",
+    "isotropic_exact_risk",
+    "isotropic_bound_vacuous",
+    "bound_closed_form",
+    "geometry_exact_risk",
+    "geometry_p_samples",
+    "mc_standard_error",
+    "monotone_mc",
+    "monotone_atoms_exact",
+    "counterexample",
+]
 
 P = "phuong_lampert"
 HALF_PI = math.pi / 2
@@ -61,7 +82,7 @@ def _linear(size, n):
     k1, k2, k3 = jax.random.split(key(11), 3)
     X = jax.random.normal(k1, (n, d))
     w_star, w0 = _teacher(k2, d), 0.5 * jax.random.normal(k3, (d,))
-    lr = dynamics.default_lr(X, "binary", fraction=1.0)  # eta = 1/L_s, theory §1.2
+    lr = engine.default_lr(X, "binary", fraction=1.0)  # eta = 1/L_s, theory §1.2
     return X, w_star, w0, lr
 
 
@@ -533,7 +554,7 @@ def _counter():
     X1 = jnp.concatenate([ce.X1, jnp.zeros((1, 3))])  # a zero row: same span and limit, one compilation for both sets
     ws = []
     for X in (X1, ce.X2):
-        lr = dynamics.default_lr(X, "binary", fraction=1.0)
+        lr = engine.default_lr(X, "binary", fraction=1.0)
         ws.append(np64(until(jnp.zeros(3), X, X @ ce.w_star, lr, family="binary", grad_tol=1e-12).params))
     return ce, ws
 

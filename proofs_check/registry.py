@@ -25,6 +25,7 @@ import contextvars
 import dataclasses
 import importlib
 import math
+import shlex
 import time
 from typing import Any, Callable
 
@@ -33,6 +34,31 @@ import numpy as np
 from linkd.dtypes import x64_enabled
 from linkd.errors import InputError
 
+__all__ = [
+    "KINDS",
+    "GATING_KINDS",
+    "SIZES",
+    "PAPERS",
+    "RECORD_KEYS",
+    "MAX_LIST",
+    "_LOADED",
+    "REVERSE_ORDER",
+    "Breaker",
+    "apply",
+    "active_corrupt",
+    "scale",
+    "ClaimResult",
+    "jsonable",
+    "exact",
+    "upper_bound",
+    "qualitative",
+    "Claim",
+    "register",
+    "unregister",
+    "all_claims",
+    "get",
+]
+
 KINDS = ("exact", "bound", "monotone", "qualitative")
 GATING_KINDS = ("exact", "bound", "monotone")  # a failure of these makes `linkd check` exit 1
 SIZES = ("fast", "full")
@@ -40,7 +66,7 @@ PAPERS = ("phuong_lampert", "nagarajan", "mobahi", "stanton", "guo", "beyond")
 #: ``beyond``: predictions past the five papers (deep-linear and temperature students, docs/theory.md §7–§8),
 #: citing Saxe et al. 2014, Arora et al. 2018/2019 and Hinton et al. 2015.
 RECORD_KEYS = ("id", "paper", "statement", "kind", "measured", "predicted", "error", "tolerance", "passed",
-               "seconds", "params", "command")
+               "seconds", "params", "command", "domain")
 MAX_LIST = 12  # longer arrays are summarised in the record (the comparison always uses all entries)
 
 _REGISTRY: dict[str, "Claim"] = {}
@@ -223,6 +249,12 @@ class Claim:
       function: ``fn(size="fast", corrupt=None) -> ClaimResult``.
       breakers: deliberate errors that must make the claim fail (exact, bound and monotone claims;
         a monotone claim always gets :data:`REVERSE_ORDER` as well).
+      domain: the hypotheses of the statement (a :class:`linkd.claims.Domain`) or None.
+      point: the statement as a function of one domain point (a :class:`linkd.claims.Claim`): a
+        user claim (``source`` set) always runs through it, at its domain's default point or at
+        ``at``; a built-in claim runs its fixed ``function`` unless ``at`` or ``points`` (screen that
+        many domain points) is given (:mod:`proofs_check.points`).
+      source: the ``--claims`` file or module a user claim came from ("" for the built-in registry).
     """
 
     id: str
@@ -233,6 +265,9 @@ class Claim:
     tolerance_reason: str
     function: Callable[..., ClaimResult]
     breakers: tuple = ()
+    domain: Any = None
+    point: Any = None
+    source: str = ""
 
     def __post_init__(self):
         # A claim author's mistake in register(...): refused at import time, naming the claim and field.
@@ -252,15 +287,26 @@ class Claim:
     def gating(self) -> bool:
         return self.kind in GATING_KINDS
 
-    def run(self, size: str = "fast", corrupt: Callable | None = None) -> dict:
-        """Run the claim and return its record (exceptions become a failed record with a note)."""
+    def run(self, size: str = "fast", corrupt: Callable | None = None, *, at: dict | None = None, points: int = 0,
+            seed: int = 0) -> dict:
+        """Run the claim and return its record (exceptions become a failed record with a note).
+
+        ``at`` (a point of the claim's domain) and ``points`` (screen that many quasi-random domain
+        points, seeded by ``seed``, and report the worst) apply to claims with a ``point`` form."""
         if size not in SIZES:
             raise InputError(f"Claim.run: size = {size!r}; allowed: {SIZES}")
         t0 = time.perf_counter()
         token = _ACTIVE.set(corrupt)
+        run = None
         try:
             _require_x64()
-            res = self.function(size=size, corrupt=corrupt)
+            if self.point is not None and (self.source or at is not None or points):  # built-ins: fixed run by default
+                from proofs_check.points import evaluate
+
+                run = evaluate(self, size, corrupt, at=at, points=points, seed=seed)
+                res = run.result
+            else:
+                res = self.function(size=size, corrupt=corrupt)
             if not isinstance(res, ClaimResult):  # a bug in the claim function: a failed record
                 res = self._failed(f"error: claim function returned {type(res).__name__}, not ClaimResult")
         except Exception as e:  # a crash is a failure of the claim, reported, not a crash of the runner
@@ -280,13 +326,18 @@ class Claim:
             "passed": bool(res.passed),
             "seconds": round(seconds, 3),
             "params": jsonable(dict(res.params, size=size)),
-            "command": f"linkd check --{size} --only {self.id}",  # reruns exactly this record
+            "command": run.command if run is not None else self._command(size),  # reruns exactly this record
+            "domain": run.domain if run is not None else (self.domain.describe() if self.domain is not None else None),
         }
         if res.note:
             rec["note"] = res.note
         if self.kind == "qualitative":
             rec["status"] = res.status or ("reproduced" if res.passed else "not reproduced")
         return rec
+
+    def _command(self, size: str) -> str:
+        src = f" --claims {shlex.quote(self.source)}" if self.source else ""
+        return f"linkd check --{size}{src} --only {self.id}"
 
 
 def _require_x64():
@@ -296,8 +347,12 @@ def _require_x64():
 
 
 def register(*, id: str, paper: str, statement: str, kind: str, tolerance: float | None, tolerance_reason: str,
-             breakers: tuple = ()):
-    """Decorator: register ``fn(size, corrupt) -> ClaimResult`` as a claim (ids are unique)."""
+             breakers: tuple = (), domain=None, point=None):
+    """Decorator: register ``fn(size, corrupt) -> ClaimResult`` as a claim (ids are unique).
+
+    ``domain`` (a :class:`linkd.claims.Domain`) states the hypotheses; with ``point`` (a
+    :class:`linkd.claims.Claim` over that domain) ``linkd check --domain K`` and ``--at`` evaluate
+    the statement at other points of it."""
 
     def deco(fn):
         if id in _REGISTRY:
@@ -306,7 +361,7 @@ def register(*, id: str, paper: str, statement: str, kind: str, tolerance: float
         if kind == "monotone" and REVERSE_ORDER not in brk:
             brk = brk + (REVERSE_ORDER,)
         _REGISTRY[id] = Claim(id, paper, " ".join(statement.split()), kind, tolerance,
-                              " ".join(tolerance_reason.split()), fn, brk)
+                              " ".join(tolerance_reason.split()), fn, brk, domain if point is None else point.domain, point)
         return fn
 
     return deco

@@ -1,6 +1,14 @@
 """``linkd check``: run the claim registry, print a table, write JSON records and a Markdown report.
 
     linkd check [--fast | --full] [--only ID ...] [--json FILE] [--report FILE.md] [--quiet] [-x]
+    linkd check --claims FILE.py|MODULE [...] [--with-builtin] [--at NAME=V,...] [--domain K [--seed S]]
+
+``--claims`` runs a user's claims (:mod:`linkd.claims`; docs/own-claims.md) instead of the built-in
+registry, or with it (``--with-builtin``); ``--at`` evaluates claims stated over a domain at one
+point of it, ``--domain K`` at the worst of K quasi-random points of it (each record's ``domain``
+field describes the domain, and the screen). A claims file that cannot be loaded, a claim without
+a domain or with an empty one, and an ``--at`` point outside the domain print one line each and
+make the exit code 2; the other claims still run.
 
 Every record carries ``params`` (the sizes the claim actually used, plus ``size``) and ``command``
 (the command that reruns just that claim); the report's header shows the command actually run.
@@ -8,7 +16,8 @@ Every record carries ``params`` (the sizes the claim actually used, plus ``size`
 benchmarks/mutation.py uses it).
 
 Exit codes: 0 all exact/bound/monotone claims passed (qualitative claims report a status and never
-gate), 1 at least one of them failed, 2 bad input (unknown ``--only`` id, unwritable file).
+gate), 1 at least one of them failed, 2 bad input (unknown ``--only`` id, unwritable file, a claims
+file or claim that cannot run, a bad ``--at`` point).
 """
 from __future__ import annotations
 
@@ -17,10 +26,14 @@ import difflib
 import json
 import os
 import shlex
+import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Sequence
+
+__all__ = ["terminal_width", "PROG", "build_parser", "outcome", "table", "markdown", "main"]
 
 PROG = "linkd check"
 
@@ -43,10 +56,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="print only the summary line")
     p.add_argument("--fail-fast", "-x", action="store_true",
                    help="stop at the first failed exact/bound/monotone claim (exit 1)")
+    p.add_argument("--claims", action="extend", nargs="+", default=[], metavar="FILE.py|MODULE",
+                   help="run the claims of these files or modules (linkd.claims) instead of the built-in registry")
+    p.add_argument("--with-builtin", action="store_true", help="with --claims: run the built-in registry too")
+    p.add_argument("--at", metavar="NAME=V,...", help="evaluate claims stated over a domain at this point of it")
+    p.add_argument("--domain", type=int, default=0, metavar="K",
+                   help="evaluate claims stated over a domain at K quasi-random points of it; record the worst")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --domain points (default 0)")
     return p
 
 
-def _fmt(v, width=12) -> str:
+def _claims(args) -> tuple[list, list[str]]:
+    """The claims to consider (built-in and/or from --claims) and one line per loading problem."""
+    from proofs_check import registry
+
+    builtin = registry.all_claims() if (not args.claims or args.with_builtin) else []
+    if not args.claims:
+        return builtin, []
+    from proofs_check.points import load_user
+
+    user, problems = load_user(args.claims, taken=[c.id for c in builtin])
+    return builtin + user, problems
+
+
+def _points(selected: list, args) -> tuple[dict, list[str]]:
+    """--at parsed for each selected claim stated over a domain; one line per refused point."""
+    from linkd.errors import LinkdError
+    from proofs_check.points import parse_at
+
+    ats: dict = {}
+    problems: list[str] = []
+    if args.at is None:
+        return ats, problems
+    with_domain = [c for c in selected if c.point is not None]
+    if not with_domain:
+        return ats, ["--at: none of the selected claims is stated over a domain"]
+    for c in with_domain:
+        try:
+            ats[c.id] = parse_at(c, args.at)
+        except LinkdError as e:
+            problems.append(str(e))
+    return ats, problems
+
+
+def _fmt(v) -> str:
+    """A record value in full: floats to 4 significant digits, every list entry and dict item."""
     if v is None:
         return "-"
     if isinstance(v, bool):
@@ -56,12 +110,10 @@ def _fmt(v, width=12) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, list):
-        s = "[" + ", ".join(_fmt(x) for x in v[:4]) + (", ..." if len(v) > 4 else "") + "]"
-    elif isinstance(v, dict):
-        s = "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in list(v.items())[:3]) + (", ..." if len(v) > 3 else "") + "}"
-    else:
-        s = str(v)
-    return s if len(s) <= width else s[: width - 1] + "…"
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) + "}"
+    return str(v)
 
 
 def outcome(rec: dict) -> str:
@@ -71,18 +123,39 @@ def outcome(rec: dict) -> str:
 
 
 COLUMNS = ("id", "kind", "measured", "predicted", "error", "tolerance", "result", "seconds")
+#: The one-line columns of the terminal table; statement, measured and predicted follow each row.
+SHORT_COLUMNS = ("id", "kind", "result", "error", "tolerance", "seconds")
 
 
-def _row(rec: dict, width: int) -> list[str]:
-    return [rec["id"], rec["kind"], _fmt(rec["measured"], width), _fmt(rec["predicted"], width), _fmt(rec["error"]),
+def _row(rec: dict) -> list[str]:
+    return [rec["id"], rec["kind"], _fmt(rec["measured"]), _fmt(rec["predicted"]), _fmt(rec["error"]),
             _fmt(rec["tolerance"]), outcome(rec), f"{rec['seconds']:.2f}"]
 
 
-def table(records: list[dict], width: int = 28) -> str:
-    rows = [list(COLUMNS)] + [_row(r, width) for r in records]
-    w = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * x for x in w))
+def terminal_width() -> int:
+    """Columns of the terminal (``$COLUMNS`` first; 100 when not a terminal), at least 60."""
+    return max(shutil.get_terminal_size((100, 24)).columns, 60)
+
+
+def _wrapped(name: str, text: str, width: int, indent: str = "    ") -> list[str]:
+    """``name: text`` wrapped to ``width`` (continuation lines indented further); every character kept."""
+    return textwrap.wrap(f"{name}: {text}", width=width, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_on_hyphens=False) or [indent + name + ":"]
+
+
+def table(records: list[dict], width: int | None = None) -> str:
+    """The terminal table: one line per claim (id, kind, result, error, tolerance, seconds), then its
+    statement, measured and predicted values in full, wrapped to ``width`` (default: the terminal's)."""
+    width = terminal_width() if width is None else width
+    rows = [list(SHORT_COLUMNS)] + [[r["id"], r["kind"], outcome(r), _fmt(r["error"]), _fmt(r["tolerance"]),
+                                     f"{r['seconds']:.2f}"] for r in records]
+    w = [max(len(r[i]) for r in rows) for i in range(len(SHORT_COLUMNS))]
+    line = lambda r: "  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip()  # noqa: E731
+    lines = [line(rows[0]), "  ".join("-" * x for x in w)]
+    for rec, row in zip(records, rows[1:]):
+        lines.append(line(row))
+        for name in ("statement", "measured", "predicted"):
+            lines += _wrapped(name, rec[name] if name == "statement" else _fmt(rec[name]), width)
     return "\n".join(lines)
 
 
@@ -100,7 +173,7 @@ def markdown(records: list[dict], size: str, seconds: float, claims: dict, comma
            "Each claim's `params` are the sizes it actually used; its `command` reruns it alone.", "",
            "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in records:
-        out.append("| " + " | ".join(_md(c) for c in _row(r, 40)) + " |")
+        out.append("| " + " | ".join(_md(c) for c in _row(r)) + " |")
     out += ["", "## Claims", ""]
     for r in records:
         c = claims.get(r["id"])
@@ -108,12 +181,12 @@ def markdown(records: list[dict], size: str, seconds: float, claims: dict, comma
         out.append("")
         out.append(f"- **Statement:** {_md(r['statement'])}")
         out.append(f"- **Tolerance:** {_fmt(r['tolerance'])} — {_md(c.tolerance_reason if c else '')}")
-        out.append(f"- **Measured:** `{json.dumps(r['measured'])[:400]}`")
-        out.append(f"- **Predicted:** `{json.dumps(r['predicted'])[:400]}`")
+        out.append(f"- **Measured:** `{json.dumps(r['measured'])}`")
+        out.append(f"- **Predicted:** `{json.dumps(r['predicted'])}`")
         out.append(f"- **Error:** {_fmt(r['error'])}; **seconds:** {r['seconds']:.2f}")
         if r.get("note"):
             out.append(f"- **Note:** {_md(r['note'])}")
-        out.append(f"- **Params:** `{json.dumps(r['params'])[:600]}`")
+        out.append(f"- **Params:** `{json.dumps(r['params'])}`")
         if r.get("command"):
             out.append(f"- **Command:** `{r['command']}`")
         out.append("")
@@ -121,12 +194,11 @@ def markdown(records: list[dict], size: str, seconds: float, claims: dict, comma
 
 
 def _write(path: str, text: str) -> None:
+    from linkd.atomic import atomic_write_text
+
     p = Path(path)
-    if p.parent and not p.parent.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(p, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,9 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
-    from proofs_check import registry
-
-    claims = registry.all_claims()
+    if args.domain < 0:
+        print(f"{PROG}: error: --domain {args.domain}: K must be >= 0", file=sys.stderr)
+        return 2
+    claims, problems = _claims(args)
     by_id = {c.id: c for c in claims}
     unknown = [i for i in args.only if i not in by_id]
     if unknown:
@@ -153,10 +226,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: unknown claim id {'; '.join(hints)}; see `linkd list` for all ids", file=sys.stderr)
         return 2
     selected = [c for c in claims if not args.only or c.id in args.only]
+    ats, bad_at = _points(selected, args)
+    problems += bad_at
+    selected = [c for c in selected if args.at is None or c.id in ats or c.point is None]
+    for line in problems:  # one line each; the other claims still run, and the exit code is 2
+        print(f"{PROG}: error: {' '.join(str(line).split())}", file=sys.stderr)
     t0 = time.perf_counter()
     records = []
     for i, c in enumerate(selected):
-        rec = c.run(args.size)
+        rec = c.run(args.size, at=ats.get(c.id), points=args.domain, seed=args.seed) if c.point is not None \
+            else c.run(args.size)
         records.append(rec)
         if not args.quiet:
             print(f"[{i + 1}/{len(selected)}] {c.id}: {outcome(rec)} ({rec['seconds']:.1f} s)", file=sys.stderr, flush=True)
@@ -181,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write(args.report, markdown(records, args.size, seconds, by_id, command) + "\n")
     except (OSError, ValueError) as e:
         print(f"{PROG}: error: cannot write output: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    if problems:
+        print(f"{PROG}: {len(problems)} claim file or point problem(s) above: exit 2", file=sys.stderr)
         return 2
     return 1 if failed else 0
 

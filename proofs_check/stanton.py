@@ -8,9 +8,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import bounds, closed_form, data, dynamics, metrics
+from linkd import bounds, closed_form, data, engine, metrics
 from proofs_check._common import STOP, cached, eig, key, mc_equal, monotone, np64, pick, sim, until
 from proofs_check.registry import Breaker, ClaimResult, apply, exact, qualitative, register, scale, upper_bound
+
+__all__ = [
+    "fidelity_n_ge_d",
+    "fidelity_gap_span",
+    "agreement_vs_set",
+    "disagreement_exact",
+    "disagreement_test_mc",
+    "disagreement_noise_average",
+    "sign_agreement_mc",
+    "euclidean_angle_control",
+    "agreement_monotone_diagonal",
+    "agreement_dip_control",
+    "agreement_curve_steps",
+    "ill_conditioning_plateau",
+    "fidelity_metrics",
+]
 
 P = "stanton"
 D = 20
@@ -28,14 +44,14 @@ def _setup(size, n):
 @cached
 def _student(size, n):
     X, w_star, _ = _setup(size, n)
-    lr = dynamics.default_lr(X, "binary", fraction=1.0)
+    lr = engine.default_lr(X, "binary", fraction=1.0)
     return np64(until(jnp.zeros(D), X, X @ w_star, lr, family="binary", grad_tol=1e-12).params)
 
 
 def _fidelity(w, w_star, Xt):
     zT, zS = np64(Xt @ w_star), np64(Xt @ jnp.asarray(w))
     agree = float(metrics.top1_agreement(zT, zS))
-    kl = float(metrics.predictive_kl(jax.nn.sigmoid(zT), jax.nn.sigmoid(zS)))
+    kl = float(metrics.predictive_kl_teacher_student(jax.nn.sigmoid(zT), jax.nn.sigmoid(zS)))
     return np.array([agree, kl])
 
 
@@ -83,7 +99,7 @@ def _growing(size):
     risks = []
     for n in ns:  # zero rows leave the span and the limit unchanged: one compilation for all n
         Xpad[:n] = np64(X[:n])
-        lr = dynamics.default_lr(jnp.asarray(Xpad), "binary", fraction=1.0)
+        lr = engine.default_lr(jnp.asarray(Xpad), "binary", fraction=1.0)
         w = until(jnp.zeros(D), jnp.asarray(Xpad), jnp.asarray(Xpad) @ w_star, lr, family="binary",
                   grad_tol=1e-12).params
         risks.append(float(bounds.iso_gaussian_risk(w, w_star)))
@@ -91,7 +107,7 @@ def _growing(size):
     aug = np.vstack([np64(X[:5])] + [np64(data.feature_noise(jax.random.fold_in(key(62), j), X[:5], 0.3)) for j in range(2)])
     Xa = np.zeros((30, D))
     Xa[:aug.shape[0]] = aug
-    lr = dynamics.default_lr(jnp.asarray(Xa), "binary", fraction=1.0)
+    lr = engine.default_lr(jnp.asarray(Xa), "binary", fraction=1.0)
     wa = until(jnp.zeros(D), jnp.asarray(Xa), jnp.asarray(Xa) @ w_star, lr, family="binary", grad_tol=1e-9).params
     return ns, 1.0 - np.array(risks), 1.0 - float(bounds.iso_gaussian_risk(wa, w_star))
 
@@ -152,7 +168,7 @@ def _pred_dis(S, t, corrupt):
     lam = apply(corrupt, "eigvals", S["lam"])
     T = apply(corrupt, "T_teacher", T_FID)
     tr = closed_form.train_disagreement(lam, S["c_star"], S["lr"], T, t)
-    te = closed_form.test_disagreement(lam, S["V"], S["c_star"], S["lr"], T, t, S["Sigma"], apply(corrupt, "mean", S["mu"]))
+    te = closed_form.test_disagreement(lam, S["V"], S["c_star"], S["lr"], T, t, cov=S["Sigma"], mean=apply(corrupt, "mean", S["mu"]))
     return np64(tr), np64(te)
 
 
@@ -242,12 +258,12 @@ def _noise_draws(size):
     Y = (X @ jnp.asarray(S["W_star"]))[None, :] + xi
     Xb = jnp.broadcast_to(X, (R, n, d))
     w0 = jnp.zeros((R, d))
-    spec = dynamics.EngineSpec(family="mse", optimizer="gd", steps=T_FID, record_every=1)  # T_FID = max(T_NOISE)
+    spec = engine.EngineSpec(family="mse", optimizer="gd", steps=T_FID, record_every=1)  # T_FID = max(T_NOISE)
     basis = jnp.broadcast_to(jnp.eye(d), (R, d, d))
-    W_T = dynamics.sweep(w0, dynamics.Data(Xb, Y, basis=basis), dynamics.Hyper(lr=S["lr"]), spec,
+    W_T = engine.sweep(w0, engine.Data(Xb, Y, basis=basis), engine.Hyper(lr=S["lr"]), spec,
                          batched=("params", "data")).params
-    tr = dynamics.sweep(w0, dynamics.Data(Xb, jnp.einsum("rnd,rd->rn", Xb, W_T), basis=basis),
-                        dynamics.Hyper(lr=S["lr"]), spec, batched=("params", "data"))
+    tr = engine.sweep(w0, engine.Data(Xb, jnp.einsum("rnd,rd->rn", Xb, W_T), basis=basis),
+                        engine.Hyper(lr=S["lr"]), spec, batched=("params", "data"))
     E = np64(tr.coeffs)[:, list(T_NOISE)] - np64(W_T)[:, None]  # (R, 2, d)
     Dt = _gd_test_disagreement(S, E)  # (R, 2)
     return Dt.mean(axis=0), Dt.std(axis=0, ddof=1) / np.sqrt(R), R
@@ -267,8 +283,9 @@ def disagreement_noise_average(size="fast", corrupt=None):
     S = _fid_setup("n<d")
     mean, se, R = _noise_draws(size)
     beta = S["V"].T @ S["W_star"]
-    pred = closed_form.expected_test_disagreement(S["lam"], S["V"], beta, apply(corrupt, "noise", NOISE), S["n"], S["lr"],
-                                                  apply(corrupt, "T_teacher", T_FID), np.array(T_NOISE), S["Sigma"], S["mu"])
+    pred = closed_form.expected_test_disagreement(S["lam"], S["V"], beta, S["lr"], apply(corrupt, "T_teacher", T_FID),
+                                                  np.array(T_NOISE), noise_std=apply(corrupt, "noise", NOISE), n=S["n"],
+                                                  cov=S["Sigma"], mean=S["mu"])
     return mc_equal(mean, apply(corrupt, "prediction", pred), se, params={"draws": R, "t": T_NOISE, "noise_std": NOISE})
 
 
@@ -296,7 +313,7 @@ def _sign_mc(N):
 def _sign_pred(S, corrupt, centred: bool):
     cov = apply(corrupt, "cov", S["Sigma"])
     mean = None if centred else apply(corrupt, "mean", S["mu"])
-    return np64(closed_form.sign_agreement_curve(S["lam"], S["V"], S["c_star"], S["lr"], T_FID, np.array(T_SIGN), cov, mean))
+    return np64(closed_form.sign_agreement_curve(S["lam"], S["V"], S["c_star"], S["lr"], T_FID, np.array(T_SIGN), cov=cov, mean=mean))
 
 
 @register(id="st.sign_agreement_mc", paper=P, kind="exact", tolerance=3.0,
@@ -366,7 +383,7 @@ def _dip_case():
         r.uniform(0.1, 1, 4)  # keep the draw order of the search that found it
         G = r.normal(size=(4, 4))
         M = G @ G.T / 4 + 0.05 * np.eye(4)
-        A = np64(closed_form.sign_agreement_curve(lam, np.eye(4), c, 0.9, None, t, M))
+        A = np64(closed_form.sign_agreement_curve(lam, np.eye(4), c, 0.9, None, t, cov=M))
         dip = float(np.max(np.maximum.accumulate(A) - A))
         if dip > best[0]:
             best = (dip, (lam, c, None, M))
@@ -389,7 +406,7 @@ def agreement_monotone_diagonal(size="fast", corrupt=None):
     sign = 1.0 if apply(corrupt, "order", True) else -1.0  # the generic breaker claims the opposite order
     worst, n_bad = -np.inf, 0
     for lam, c, T, M in cases:
-        A = np64(closed_form.sign_agreement_curve(lam, np.eye(lam.shape[0]), c, 0.9, T, T_GRID, M))
+        A = np64(closed_form.sign_agreement_curve(lam, np.eye(lam.shape[0]), c, 0.9, T, T_GRID, cov=M))
         drop = float(np.max(-sign * np.diff(A)))
         worst = max(worst, drop)
         n_bad += drop > 1e-12
@@ -442,12 +459,12 @@ def _dip_mc(t_peak: int, t_trough: int):
                     scale(0.5)))
 def agreement_dip_control(size="fast", corrupt=None):
     lam, c, _, M = _dip_case()
-    A = np64(closed_form.sign_agreement_curve(lam, np.eye(4), c, 0.9, None, T_GRID, M))
+    A = np64(closed_form.sign_agreement_curve(lam, np.eye(4), c, 0.9, None, T_GRID, cov=M))
     i_tr = int(np.argmax(np.maximum.accumulate(A) - A))
     i_pk = int(np.argmax(A[:i_tr + 1]))
     drop, se = _dip_mc(int(T_GRID[i_pk]), int(T_GRID[i_tr]))
     Mp = apply(corrupt, "M", M)
-    Ap = np64(closed_form.sign_agreement_curve(lam, np.eye(4), c, 0.9, None, T_GRID[[i_pk, i_tr]], Mp))
+    Ap = np64(closed_form.sign_agreement_curve(lam, np.eye(4), c, 0.9, None, T_GRID[[i_pk, i_tr]], cov=Mp))
     pred = float(apply(corrupt, "prediction", Ap[0] - Ap[1]))
     res = mc_equal(drop, pred, se, params={"t_peak": int(T_GRID[i_pk]), "t_trough": int(T_GRID[i_tr]),
                                             "agreement_peak": float(A[i_pk]), "se": se, "n_test": MC_N})
@@ -502,8 +519,7 @@ def _curve_mc(kind, N):
 
 def _curve_pred(C, t, corrupt=None):
     lam = apply(corrupt, "eigvals", C["lam"])
-    return np64(closed_form.sign_agreement_curve(lam, C["V"], C["c_star"], C["lr"], None, np.asarray(t, np.float64),
-                                                 np.diag(np64(C["lam_pop"]))))
+    return np64(closed_form.sign_agreement_curve(lam, C["V"], C["c_star"], C["lr"], None, np.asarray(t, np.float64), cov=np.diag(np64(C["lam_pop"]))))
 
 
 @register(id="st.agreement_curve_steps", paper=P, kind="exact", tolerance=3.0,
@@ -524,7 +540,7 @@ def agreement_curve_steps(size="fast", corrupt=None):
                     note="entries: smooth spectrum t = 10..1e4, then the two-block spectrum")
 
 
-def plateaus(t, A, rise: float = PLATEAU_RISE, gap: float = PLATEAU_GAP):
+def _plateaus(t, A, rise: float = PLATEAU_RISE, gap: float = PLATEAU_GAP):
     """Decades [t, 10 t] of the grid over which the agreement A gains < ``rise`` while 1 - A >= ``gap``."""
     out = []
     for i, ti in enumerate(t):
@@ -547,7 +563,7 @@ def ill_conditioning_plateau(size="fast", corrupt=None):
     for kind in ("smooth", "gapped"):
         C = _curve(kind)
         A = _curve_pred(C, t)
-        out[kind] = plateaus(t, A)
+        out[kind] = _plateaus(t, A)
         dec = [int(np.searchsorted(t, 10.0 ** k)) for k in range(8)]
         per_decade[kind] = np.round(np.diff(A[dec]), 4)
     gl = out["gapped"]
@@ -579,7 +595,7 @@ def _metric_inputs():
     X = jax.random.normal(k1, (n, d))
     W = jax.random.normal(k2, (d, C))
     W_T = jnp.concatenate([W[:, :3], W[:, 2:3]], axis=1)            # classes 2 and 3 tie exactly
-    lr = dynamics.default_lr(X, "multiclass", fraction=0.5, tau=2.0)
+    lr = engine.default_lr(X, "multiclass", fraction=0.5, tau=2.0)
     W_S = sim(jnp.zeros((d, C)), X, X @ W_T, lr, 40, family="multiclass", tau=2.0, tau2_scale=True).params
     Xt = jax.random.normal(k3, (500, d))
     zT, zS = np64(Xt @ W_T), np64(Xt @ W_S)
@@ -612,15 +628,15 @@ def _np_fidelity(zT, zS, zbT, zbS, kl_direction=("T", "S")):
                             lambda d: ("S", "T"), part="kl_direction"),
                     Breaker("binary tie rule z >= 0", lambda r: ">=", part="tie_rule")),
           statement="Stanton's fidelity metrics as the library computes them (metrics.top1_agreement, "
-                    "kl_teacher_student = KL(p_T||p_S), kl_student_teacher) equal an independent numpy evaluation of "
+                    "predictive_kl_teacher_student = KL(p_T||p_S), predictive_kl_student_teacher) equal an independent numpy evaluation of "
                     "their definitions on a student distilled at tau = 2, with exact class ties (first maximal class) "
                     "and binary logits exactly 0 (class 1 iff z > 0).",
           tolerance_reason="the same arithmetic in two implementations: float64 round-off")
 def fidelity_metrics(size="fast", corrupt=None):
     zT, zS, zbT, zbS = _metric_inputs()
     pT, pS = jax.nn.softmax(jnp.asarray(zT), axis=1), jax.nn.softmax(jnp.asarray(zS), axis=1)
-    measured = np.array([float(metrics.top1_agreement(pT, pS)), float(metrics.kl_teacher_student(pT, pS)),
-                         float(metrics.kl_student_teacher(pT, pS)),
+    measured = np.array([float(metrics.top1_agreement(pT, pS)), float(metrics.predictive_kl_teacher_student(pT, pS)),
+                         float(metrics.predictive_kl_student_teacher(pT, pS)),
                          float(metrics.top1_agreement(jnp.asarray(zbT), jnp.asarray(zbS)))])
     direction = apply(corrupt, "kl_direction", ("T", "S"))
     zb = zbT if apply(corrupt, "tie_rule", ">") == ">" else np.where(zbT == 0.0, 1e-300, zbT)

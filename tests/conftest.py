@@ -3,7 +3,9 @@
 Strict dtype promotion and rank-promotion="raise" make silent upcasts and broadcasting slips
 fail here instead of in a user's run.
 """
+import fcntl
 import os
+import shutil
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -38,14 +40,29 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def preset_run(tmp_path_factory):
     """``preset_run(name)`` → the run directory of preset ``name`` at its reduced test size
-    (tests/presets_reduced.py), run once per session and shared by every test that reads it."""
+    (tests/presets_reduced.py), run once per session and shared by every test that reads it.
+
+    Under pytest-xdist the runs live in the session's base directory, shared by the workers: the
+    first worker that needs a preset runs it (holding a file lock) and the others wait for it and
+    read the same directory, so no preset runs twice."""
     from presets_reduced import run_preset
 
-    cache: dict = {}
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "preset_runs"
+    shared.mkdir(exist_ok=True)
 
     def get(name: str):
-        if name not in cache:
-            cache[name] = run_preset(name, tmp_path_factory.mktemp(name) / "run")
-        return cache[name]
+        out, done = shared / name / "run", shared / name / "done"
+        with open(shared / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not done.exists():
+                    shutil.rmtree(out.parent, ignore_errors=True)  # a run that failed part-way
+                    out.parent.mkdir()
+                    run_preset(name, out)
+                    done.touch()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return out
 
     return get

@@ -15,7 +15,9 @@ REDUCED: dict[str, list[str]] = {
     'pl_convergence': ['data.n=4', 'data.d=10', 'model.depths=2,3', 'model.width=6', 'model.init_scales=0.03,0.1', 'train.steps=300'],
     'pl_risk': ['data.d=12', 'data.ns=1,2,4,8', 'mc.sets=200', 'mc.check_sets=20', 'mc.n_test=200', 'bound.p_samples=2000', 'bound.grid=401', 'linear.ns=2', 'linear.sets=1', 'deep.depths=2', 'deep.ns=4', 'deep.sets=4', 'deep.steps=300', 'deep.width=8'],
     'self_distillation': ['data.n_test=100'],
+    'sgd_denoising': ['data.n=30', 'data.d=4', 'data.n_test=10', 'teacher.steps=10', 'student.steps=30', 'train.seeds=200', 'record.directions=1,4'],
     'temperature': ['data.n=60', 'train.steps=60', 'train.taus=2,32,64,128'],
+    'wide_network': ['data.n=12', 'data.n_test=6', 'train.steps=20', 'widths.widths=16,64', 'widths.seeds=1', 'distill.widths=16,64', 'distill.student_steps=10', 'distill.directions=3'],
 }
 
 

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 THEORY = ROOT / "docs" / "theory.md"
 SOURCES = [*sorted((ROOT / "linkd").rglob("*.py")), *sorted((ROOT / "proofs_check").rglob("*.py")),
            *sorted((ROOT / "experiments").glob("*.toml")), *sorted((ROOT / "benchmarks").glob("*.py")),
-           ROOT / "README.md", ROOT / "docs" / "ARCHITECTURE.md"]
+           ROOT / "README.md", *sorted(p for p in (ROOT / "docs").rglob("*.md") if p.name != "theory.md")]
 
 
 def _sections() -> set[str]:

@@ -14,8 +14,8 @@ import pytest
 
 import toy_experiment
 from linkd import cli, experiments, registry
+from linkd.experiments import load_run
 from linkd.progress_report import Progress, format_seconds
-from linkd.rundir import load_run
 
 TESTS = Path(__file__).resolve().parent
 PRESET = 'experiment = "toy"\ndescription = "toy preset for the CLI tests"\n[train]\nsteps = 4\n'
@@ -421,7 +421,8 @@ def test_set_may_come_before_the_preset(presets, capsys):
     assert not Path("r2").exists()
 
 
-def test_show_lists_every_key_with_default_range_and_meaning(presets, capsys):
+def test_show_lists_every_key_with_default_range_and_meaning(presets, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # one line per key (wrapping: tests/test_output_format.py)
     rc, out, err = run_cli(capsys, "show", "toy_small", "--set", "train.lr=0.25")
     assert rc == 0, err
     lines = out.splitlines()
@@ -442,7 +443,8 @@ def test_show_lists_every_key_with_default_range_and_meaning(presets, capsys):
     assert_user_error(rc, err, "train.lr = 9", "stability limit")
 
 
-def test_show_real_preset_and_lr_fraction_meaning(capsys):
+def test_show_real_preset_and_lr_fraction_meaning(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
     rc, out, err = run_cli(capsys, "show", "eigen_convergence")
     assert rc == 0, err
     row = next(l for l in out.splitlines() if l.startswith("train.lr_fraction"))

@@ -44,7 +44,7 @@ def test_logits_and_slope_match_gd(seed, nd, decay, T, t):
     X, y, Xt, lr, _ = problem(seed, n, d, decay)
     wT = gd(X, y, lr, T)
     wS = gd(X, X @ wT, lr, t)
-    c = cf.confidence_logits(X, y, lr, T, t, Xt)
+    c = cf.confidence_logits(X, y, lr, T, t, X_test=Xt)
     scale = max(1.0, np.abs(X @ wT).max())
     for got, want in ((c.train_T, X @ wT), (c.train_S, X @ wS), (c.test_T, Xt @ wT), (c.test_S, Xt @ wS)):
         assert np.max(np.abs(got - want)) / scale < 1e-10

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from linkd import closed_form as cf
 from linkd import data, models, spectral
-from linkd.errors import ConfigError
+from linkd.errors import ConfigError, InputError, LinkdError
 
 DEPTHS = (1, 2, 3, 4, 5, 8)
 
@@ -36,26 +36,26 @@ def scalar_ode(lam, c, s0, N, times):
 @pytest.mark.parametrize("N", DEPTHS)
 def test_g_inverse_round_trip(N):
     y = np.concatenate([np.geomspace(1e-12, 0.5, 60), 1.0 - np.geomspace(0.5, 1e-9, 60)])
-    back = cf.deep_g_inverse(cf.deep_g(y, N), N)
+    back = cf.deep_g_inverse(cf.deep_g(y, depth=N), depth=N)
     assert np.max(np.abs(back - y) / y) < 1e-11 if N < 8 else np.max(np.abs(back - y)) < 1e-12
     G = np.linspace(-50.0 if N > 1 else 0.0, 8.0 / N, 301)  # 1 − y ≥ ~1e-4: g(y) is well conditioned there
-    assert np.max(np.abs(cf.deep_g(cf.deep_g_inverse(G, N), N) - G) / np.maximum(1.0, np.abs(G))) < 1e-9
+    assert np.max(np.abs(cf.deep_g(cf.deep_g_inverse(G, depth=N), depth=N) - G) / np.maximum(1.0, np.abs(G))) < 1e-9
 
 
 @pytest.mark.parametrize("N", (3, 4, 5, 8))
 def test_table_inverse_matches_bracketed_newton(N):
     rng = np.random.default_rng(N)
     G = np.sinh(rng.uniform(-45.0, 4.0, 20000))
-    a, b = cf.deep_g_inverse(G, N), cf.deep_g_inverse_newton(G, N)
+    a, b = cf.deep_g_inverse(G, depth=N), cf.deep_g_inverse_newton(G, depth=N)
     assert np.max(np.abs(a - b) / np.maximum(b, 1e-300)) < 1e-12
-    assert np.all(np.diff(cf.deep_g_inverse(np.sort(G), N)) >= 0)  # monotone
+    assert np.all(np.diff(cf.deep_g_inverse(np.sort(G), depth=N)) >= 0)  # monotone
 
 
 @pytest.mark.parametrize("N", DEPTHS)
 def test_g_derivative(N):
     y = np.linspace(0.05, 0.95, 19)
     h = 1e-6
-    fd = (cf.deep_g(y + h, N) - cf.deep_g(y - h, N)) / (2 * h)
+    fd = (cf.deep_g(y + h, depth=N) - cf.deep_g(y - h, depth=N)) / (2 * h)
     assert np.allclose(fd, 1.0 / (N * y ** (2 - 2 / N) * (1 - y)), rtol=1e-7)
 
 
@@ -70,33 +70,45 @@ def test_gf_matches_scalar_ode(N, lams, log_s0, seed):
     lam = np.asarray(lams)
     c = rng.uniform(0.3, 2.0, lam.size)
     s0 = 10.0 ** log_s0 * c.min()
-    t_end = 3.0 * float(np.max(cf.deep_escape_time(lam, c, s0, N))) + 5.0
+    t_end = 3.0 * float(np.max(cf.deep_escape_time(lam, c, s0, depth=N))) + 5.0
     times = np.linspace(0.0, t_end, 30)
-    assert np.max(np.abs(cf.deep_gf_trajectory(lam, c, s0, N, times) - scalar_ode(lam, c, s0, N, times))) < 1e-10
+    assert np.max(np.abs(cf.deep_gf_trajectory(lam, c, s0, times, depth=N) - scalar_ode(lam, c, s0, N, times))) < 1e-10
 
 
 @pytest.mark.parametrize("N", (1, 2, 3, 4))
 def test_gf_init_limit_and_additivity(N):
     lam, c = np.array([2.0, 0.7, 0.1]), np.array([1.0, 3.0, 0.5])
     s0 = np.array([1e-3, 0.2, 1e-5])
-    assert np.array_equal(cf.deep_gf_trajectory(lam, c, s0, N, 0.0), s0)
-    assert np.allclose(cf.deep_gf_trajectory(lam, c, s0, N, 1e9), c, rtol=1e-14, atol=0)
+    assert np.array_equal(cf.deep_gf_trajectory(lam, c, s0, 0.0, depth=N), s0)
+    assert np.allclose(cf.deep_gf_trajectory(lam, c, s0, 1e9, depth=N), c, rtol=1e-14, atol=0)
     t1, t2 = 0.3, 1.1  # before saturation (σ(t1) < c is required of an init)
-    mid = cf.deep_gf_trajectory(lam, c, s0, N, t1)
-    assert np.allclose(cf.deep_gf_trajectory(lam, c, mid, N, t2), cf.deep_gf_trajectory(lam, c, s0, N, t1 + t2),
+    mid = cf.deep_gf_trajectory(lam, c, s0, t1, depth=N)
+    assert np.allclose(cf.deep_gf_trajectory(lam, c, mid, t2, depth=N), cf.deep_gf_trajectory(lam, c, s0, t1 + t2, depth=N),
                        rtol=1e-12, atol=0)
 
 
+def _gf_grid(lam, c, s0, N, times):
+    """The (4, 5) time grid's σ from the scalar ODE, laid out like the grid (times lead)."""
+    return scalar_ode(lam, c, s0, N, times.ravel()).reshape(times.shape + c.shape)
+
+
 def test_gf_times_lead_the_output():
-    out = cf.deep_gf_trajectory([1.0, 2.0], [1.0, 1.0], 0.01, 3, np.ones((4, 5)))
-    assert out.shape == (4, 5, 2)
+    """A (4, 5) array of times gives out[i, j] = σ(times[i, j]) per mode, = the ODE solution there."""
+    lam, c, s0, N = np.array([1.0, 2.0]), np.array([1.0, 0.7]), 0.01, 3
+    times = np.linspace(0.0, 60.0, 20).reshape(4, 5)  # t = 0 through saturation
+    out = cf.deep_gf_trajectory(lam, c, s0, times, depth=N)
+    assert out.shape == (4, 5, 2) and np.array_equal(out[0, 0], [s0, s0])
+    np.testing.assert_allclose(out, _gf_grid(lam, c, s0, N, times), rtol=1e-9)
+    np.testing.assert_allclose(out[-1, -1], c, rtol=1e-6)  # saturated at the target
+    with pytest.raises(AssertionError):  # planted bug: the grid read in column-major order
+        np.testing.assert_allclose(out.transpose(1, 0, 2).reshape(4, 5, 2), _gf_grid(lam, c, s0, N, times), rtol=1e-9)
 
 
 def test_saxe_sigmoid_and_linear_closed_forms():
     lam, c, t = np.array([0.5, 2.0]), np.array([1.5, 0.4]), np.linspace(0.0, 9.0, 10)
-    assert np.allclose(cf.deep_gf_trajectory(lam, c, 0.01, 2, t),
+    assert np.allclose(cf.deep_gf_trajectory(lam, c, 0.01, t, depth=2),
                        c / (1 + (c / 0.01 - 1) * np.exp(-2 * lam * c * t[:, None])), rtol=1e-14)
-    assert np.allclose(cf.deep_gf_trajectory(lam, c, 0.0, 1, t), c * (1 - np.exp(-lam * t[:, None])), rtol=1e-14)
+    assert np.allclose(cf.deep_gf_trajectory(lam, c, 0.0, t, depth=1), c * (1 - np.exp(-lam * t[:, None])), rtol=1e-14)
 
 
 # ------------------------------------------------------------------------------------ gradient descent
@@ -138,7 +150,7 @@ def test_gd_recursion_matches_matrix_gd(N, lams, frac, log_s0, seed):
     c = np.random.default_rng(seed).uniform(0.3, 1.5, lam.size)
     s0 = 10.0 ** log_s0 * c.min()
     lr = frac * (2.0 / N) / float(np.max(lam * c ** (2 - 2 / N)))  # eps_k up to 0.9 x the bound 2/N
-    pred = cf.deep_gd_trajectory(lam, c, s0, N, lr, 40)
+    pred = cf.deep_gd_trajectory(lam, c, s0, lr, 40, depth=N)
     assert np.max(np.abs(pred - numpy_matrix_gd(N, lam, c, s0, lr, 40, seed))) < 1e-12
 
 
@@ -150,9 +162,9 @@ def test_gd_recursion_matches_matrix_gd(N, lams, frac, log_s0, seed):
 def test_modified_flow_is_second_order(N):
     errs = []
     for eps in (0.04, 0.02):
-        K = int((cf.deep_g(0.999, N) - cf.deep_g(1e-2, N)) / eps)
-        gd = cf.deep_gd_trajectory([1.0], [1.0], 1e-2, N, eps, K)
-        errs.append(np.max(np.abs(gd - cf.deep_modified_flow([1.0], [1.0], 1e-2, N, eps, K))))
+        K = int((cf.deep_g(0.999, depth=N) - cf.deep_g(1e-2, depth=N)) / eps)
+        gd = cf.deep_gd_trajectory([1.0], [1.0], 1e-2, eps, K, depth=N)
+        errs.append(np.max(np.abs(gd - cf.deep_modified_flow([1.0], [1.0], 1e-2, eps, K, depth=N))))
     assert 3.5 < errs[0] / errs[1] < 4.5 and errs[0] < 0.2 * 0.04**2
 
 
@@ -165,25 +177,25 @@ def test_distilled_student_is_the_flow_on_teacher_strengths():
     assert np.allclose(a, c * (1 - np.exp(-2.0 * lam)), rtol=1e-14)
     assert np.allclose(cf.deep_teacher_strengths(lam, c, 7, lr=0.5), c * (1 - (1 - 0.5 * lam) ** 7), rtol=1e-13)
     t = np.linspace(0.0, 40.0, 9)
-    assert np.max(np.abs(cf.deep_distilled_trajectory(lam, a, 1e-3, 3, t) - scalar_ode(lam, a, 1e-3, 3, t))) < 1e-10
+    assert np.max(np.abs(cf.deep_distilled_trajectory(lam, a, 1e-3, t, depth=3) - scalar_ode(lam, a, 1e-3, 3, t))) < 1e-10
 
 
 def test_time_dilation_n2_formula_and_quoted_values():
     Q, c, s0 = np.array([0.2, 0.5, 0.9]), 1.3, 1e-4
     n2 = (1 / Q) * np.log(Q * c / s0 - 1) / np.log(c / s0 - 1)
-    assert np.allclose(cf.deep_time_dilation(Q, c, s0, 2), n2, rtol=1e-13)
-    R = [float(cf.deep_time_dilation(0.2, 1.0, 1e-4, N)) for N in (1, 2, 3, 4, 6)]
+    assert np.allclose(cf.deep_time_dilation(Q, c, s0, depth=2), n2, rtol=1e-13)
+    R = [float(cf.deep_time_dilation(0.2, 1.0, 1e-4, depth=N)) for N in (1, 2, 3, 4, 6)]
     assert np.allclose(R, [0.999, 4.13, 4.85, 4.97, 5.00], atol=6e-3)
 
 
 def test_matched_gap_excludes_ill_conditioned_rows():
     lam, c = np.array([1.0, 0.5]), np.array([1.0, 1.0])
     q = np.array([[0.5, 0.2], [1 - 1e-8, 0.9], [0.9, 0.5]])
-    g = cf.deep_matched_progress_gap(lam, c, 1e-3, 3, q)
-    assert g.valid.tolist() == [True, False, True] and g.excluded == 1
+    g = cf.deep_matched_progress_gap(lam, c, 1e-3, q, depth=3)
+    assert g.excluded.tolist() == [False, True, False] and g.n_excluded == 1 and "min_residual" in g.reason
     assert np.isnan(g.gap[1]).all() and np.allclose(g.gap[[0, 2], 0], 0.0, atol=1e-12)
     # the reference at tau* has progressed on mode 1 exactly as much as the student
-    assert np.allclose(cf.deep_gf_trajectory(lam, c, 1e-3, 3, g.tau_star[[0, 2]])[:, 0], [0.5, 0.9], rtol=1e-12)
+    assert np.allclose(cf.deep_gf_trajectory(lam, c, 1e-3, g.tau_star[[0, 2]], depth=3)[:, 0], [0.5, 0.9], rtol=1e-12)
 
 
 # ------------------------------------------------------------------------------------ data, models, spectral
@@ -222,22 +234,26 @@ def test_mode_strengths_reads_diagonal_and_largest_off_entry():
 
 
 @pytest.mark.parametrize("call,field", [
-    (lambda: cf.deep_gf_trajectory([1.0], [1.0], 1.0, 3, [1.0]), "sigma0"),  # sigma0 = c
-    (lambda: cf.deep_gf_trajectory([1.0], [1.0], 2.0, 2, [1.0]), "sigma0"),
-    (lambda: cf.deep_gf_trajectory([1.0], [1.0], 0.0, 2, [1.0]), "sigma0"),
-    (lambda: cf.deep_gf_trajectory([1.0], [1.0], -0.1, 1, [1.0]), "sigma0"),
-    (lambda: cf.deep_gf_trajectory([1.0], [1.0], 0.1, 0, [1.0]), "depth"),
-    (lambda: cf.deep_gf_trajectory([1.0], [1.0], 0.1, 2.5, [1.0]), "depth"),
-    (lambda: cf.deep_g(0.5, -1), "depth"),
-    (lambda: cf.deep_gd_trajectory([1.0], [1.0], 0.1, 4, 0.5, 10), "lr"),  # eps = 0.5 = 2/N
-    (lambda: cf.deep_modified_flow([2.0], [1.0], 0.1, 2, 0.6, 10), "lr"),
-    (lambda: cf.deep_gd_trajectory([1.0], [-1.0], 0.1, 2, 0.1, 10), "strengths"),
-    (lambda: cf.deep_time_dilation(0.2, 1.0, 0.2, 3), "sigma0"),
+    (lambda: cf.deep_gf_trajectory([1.0], [1.0], 1.0, [1.0], depth=3), "coeffs0"),  # sigma0 = c
+    (lambda: cf.deep_gf_trajectory([1.0], [1.0], 2.0, [1.0], depth=2), "coeffs0"),
+    (lambda: cf.deep_gf_trajectory([1.0], [1.0], 0.0, [1.0], depth=2), "coeffs0"),
+    (lambda: cf.deep_gf_trajectory([1.0], [1.0], -0.1, [1.0], depth=1), "coeffs0"),
+    (lambda: cf.deep_gf_trajectory([1.0], [1.0], 0.1, [1.0], depth=0), "depth"),
+    (lambda: cf.deep_gf_trajectory([1.0], [1.0], 0.1, [1.0], depth=2.5), "depth"),
+    (lambda: cf.deep_g(0.5, depth=-1), "depth"),
+    (lambda: cf.deep_gd_trajectory([1.0], [1.0], 0.1, 0.5, 10, depth=4), "lr"),  # eps = 0.5 = 2/N
+    (lambda: cf.deep_modified_flow([2.0], [1.0], 0.1, 0.6, 10, depth=2), "lr"),
+    (lambda: cf.deep_gd_trajectory([1.0], [-1.0], 0.1, 0.1, 10, depth=2), "coeffs_star"),
+    (lambda: cf.deep_time_dilation(0.2, 1.0, 0.2, depth=3), "coeffs0"),
     (lambda: models.init_deep_aligned(jnp.eye(2), jnp.eye(2), 0.1, 0, key=jax.random.key(0)), "depth"),
     (lambda: data.aligned_design(jax.random.key(0), 2, [1.0, 1.0, 1.0], [1.0]), "n"),
 ])
 def test_bad_input_is_refused_naming_the_field(call, field):
-    with pytest.raises(ConfigError) as e:
+    with pytest.raises(LinkdError) as e:
         call()
     msg = str(e.value)
-    assert msg.startswith(f"{field} = ") and "\n" not in msg and "allowed:" in msg
+    assert "\n" not in msg
+    if isinstance(e.value, InputError):  # a closed form's argument: "<function>: <argument> must be ...; got ..."
+        assert f": {field} must be" in msg and "; got " in msg
+    else:  # a config key (data, models)
+        assert isinstance(e.value, ConfigError) and msg.startswith(f"{field} = ") and "allowed:" in msg

@@ -60,7 +60,7 @@ def test_disagreement_matches_gd(seed, n, d, C, T, t):
     Q = Sigma + np.outer(mu, mu)
     d_test = np.einsum("tic,ij,tjc->t", Et, Q, Et)
     p_train = cf.train_disagreement(lam, c, lr, T, steps)
-    p_test = cf.test_disagreement(lam, V, c, lr, T, steps, Sigma, mu)
+    p_test = cf.test_disagreement(lam, V, c, lr, T, steps, cov=Sigma, mean=mu)
     scale = max(1.0, d_train.max(), d_test.max())
     assert np.max(np.abs(p_train - d_train)) / scale < 1e-10
     assert np.max(np.abs(p_test - d_test)) / scale < 1e-10
@@ -92,9 +92,9 @@ def test_expected_disagreement_matches_noise_average():
     E = -np.where(lam > 0, (1.0 - lr * lam) ** t, 0.0) * Fl * C  # e in the eigenbasis (R, d)
     M, m = V.T @ Sigma @ V, V.T @ mu
     Dt = np.einsum("rk,kl,rl->r", E, M + np.outer(m, m), E)
-    pred = cf.expected_test_disagreement(lam, V, V.T @ w, s, n, lr, T, t, Sigma, mu)
+    pred = cf.expected_test_disagreement(lam, V, V.T @ w, lr, T, t, noise_std=s, n=n, cov=Sigma, mean=mu)
     assert abs(Dt.mean() - pred) < 3.5 * Dt.std(ddof=1) / np.sqrt(R)
-    assert cf.expected_test_disagreement(lam, V, V.T @ w, 0.0, n, lr, T, t, Sigma, mu) < pred  # noise adds
+    assert cf.expected_test_disagreement(lam, V, V.T @ w, lr, T, t, noise_std=0.0, n=n, cov=Sigma, mean=mu) < pred  # noise adds
 
 
 @settings(max_examples=8)
@@ -122,15 +122,15 @@ def test_sign_agreement_mc_centred_and_not():
         Zs = Z if mean is None else Z + mean
         mc = np.mean(np.sign(Zs @ a) == np.sign(Zs @ b))
         se = np.sqrt(mc * (1 - mc) / Z.shape[0])
-        assert abs(cf.sign_agreement(a, b, M, mean) - mc) < 3.5 * se
+        assert abs(cf.sign_agreement(a, b, M, mean=mean) - mc) < 3.5 * se
     euclid = 1.0 - np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) / np.pi
     assert cf.sign_agreement(a, b, np.eye(d)) == pytest.approx(euclid, abs=1e-12)
 
 
 def test_sign_agreement_curve_endpoints():
     X, _, _, Sigma, mu, lam, V, c, lr, wT, _ = run(11, 40, 8, 1, 20, 3)
-    A = cf.sign_agreement_curve(lam, V, c, lr, 20, np.array([1.0, 1e6]), Sigma)
+    A = cf.sign_agreement_curve(lam, V, c, lr, 20, np.array([1.0, 1e6]), cov=Sigma)
     assert A[-1] == pytest.approx(1.0, abs=1e-12) and A[0] < 1.0
-    A_mu = cf.sign_agreement_curve(lam, V, c, lr, 20, np.array([5.0]), Sigma, mu)
-    direct = cf.sign_agreement(wT, gd(X, X @ wT, lr, 5)[-1], Sigma, mu)
+    A_mu = cf.sign_agreement_curve(lam, V, c, lr, 20, np.array([5.0]), cov=Sigma, mean=mu)
+    direct = cf.sign_agreement(wT, gd(X, X @ wT, lr, 5)[-1], Sigma, mean=mu)
     assert A_mu[0] == pytest.approx(direct, abs=1e-10)

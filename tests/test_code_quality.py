@@ -1,105 +1,14 @@
-"""Structural checks on the library source (ast, no imports run): no import cycles, no function
-over 60 lines, no short module aliases, and the one default-float helper."""
+"""Structural checks on the library source (ast, no imports run): no function over 60 lines, no
+short module aliases, and the one default-float helper (the import graph: tests/test_layering.py)."""
 import ast
 import re
-from collections import defaultdict
 from pathlib import Path
 
 import jax
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 60
-
-
-
-def _modules() -> dict[str, Path]:
-    out = {}
-    for p in sorted((ROOT / "linkd").rglob("*.py")):
-        parts = list(p.relative_to(ROOT).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        out[".".join(parts)] = p
-    return out
-
-
-def _imports(name: str, path: Path, modules: dict, module_level_only: bool) -> set[str]:
-    """linkd modules ``name`` imports; ``from P import M`` counts as P.M when that is a module."""
-    tree = ast.parse(path.read_text())
-    nodes = tree.body if module_level_only else list(ast.walk(tree))
-    if module_level_only:  # imports under a top-level if/try still run at import time
-        nodes = [n for top in tree.body for n in ([top] + (list(ast.walk(top)) if isinstance(top, (ast.If, ast.Try)) else []))]
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                pkg = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(pkg + ([node.module] if node.module else []))
-            subs = {f"{base}.{a.name}" for a in node.names} & set(modules)
-            found |= subs or {base}
-    return {m for m in found if m in modules and m != name}
-
-
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
-
-    def visit(v):
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in graph.get(v, ()):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                out.append(sorted(comp))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return out
-
-
-def _graph(module_level_only: bool) -> dict[str, set[str]]:
-    mods = _modules()
-    graph = defaultdict(set)
-    for name, path in mods.items():
-        graph[name] |= _imports(name, path, mods, module_level_only)
-        graph[name].discard("linkd")  # `import linkd` for __version__: the package's own imports are below
-    return graph
-
-
-@pytest.mark.parametrize("module_level_only", [True, False], ids=["module-level", "with-function-level"])
-def test_linkd_import_graph_has_no_cycles(module_level_only):
-    cycles = _cycles(_graph(module_level_only))
-    assert not cycles, f"import cycles: {cycles}"
-
-
-def test_cycle_finder_finds_a_planted_cycle():
-    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    assert _cycles({"a": {"b"}, "b": set()}) == []
-
-
-def test_layering_keeps_config_and_rundir_below_experiments_and_plotting():
-    g = _graph(module_level_only=False)
-    assert not {m for m in g["linkd.config"] if m.startswith(("linkd.experiments", "linkd.registry"))}
-    assert not {m for m in g["linkd.rundir"] if m.startswith(("linkd.plotting", "linkd.experiments"))}
 
 
 def _py_files():

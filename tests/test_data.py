@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linkd import data
-from linkd.errors import InputError
 
 F64 = jnp.float64
 HALF_PI = math.pi / 2
@@ -540,15 +539,14 @@ def test_default_threefry_keys(name):
     assert a.shape == f(key(40)).shape and a.dtype == f(key(40)).dtype
 
 
-def test_label_samplers_take_an_optional_keyword_key_and_the_older_key_first_form():
-    """Convention: an optional key is keyword-only (``key=``); the older ``f(key, X, w)`` form
-    (proofs_check, user scripts) gives the same labels, and mixing both forms is refused."""
+def test_label_samplers_take_the_key_as_a_keyword_only_argument():
+    """Convention: an optional key is keyword-only (``key=``); the key-first positional form
+    ``f(key, X, w)`` is refused by the signature, and a different key gives different labels."""
     X = jax.random.normal(key(40), (30, 4))
     w, W = jnp.asarray([1.0, -0.5, 0.2, 0.0]), jax.random.normal(key(41), (4, 3))
     for f, t, kw in ((data.binary_hard_labels, w, {"flip": 0.3}), (data.multiclass_hard_labels, W, {"flip": 0.3, "sample": True})):
         new = np.asarray(f(X, t, **kw, key=key(42)))
-        np.testing.assert_array_equal(np.asarray(f(key(42), X, t, **kw)), new)
-        np.testing.assert_array_equal(np.asarray(f(None, X, t)), np.asarray(f(X, t)))
+        np.testing.assert_array_equal(np.asarray(f(X, t, **kw, key=key(42))), new)
         assert not np.array_equal(np.asarray(f(X, t, **kw, key=key(43))), new)  # the key is used
-        with pytest.raises(InputError, match="positional"):
-            f(key(42), X, t, key=key(42))
+        with pytest.raises(TypeError, match="positional"):
+            f(key(42), X, t, **kw)

@@ -4,8 +4,8 @@ import json
 import numpy as np
 
 from linkd import registry
+from linkd.experiments import load_run
 from linkd.plotting import check_figure, legend_overlaps
-from linkd.rundir import load_run
 
 
 def test_engine_matches_the_gd_recursion_and_modes_stay_decoupled(preset_run):
@@ -47,3 +47,20 @@ def test_figure_is_labelled_and_legends_cover_no_data(preset_run):
     figs = registry.get("deep_modes").figures(run.metrics, run.summary, run.config)
     assert set(figs) == {"deep_modes"}
     assert check_figure(figs["deep_modes"]) == [] and legend_overlaps(figs["deep_modes"]) == []
+
+
+def test_progress_total_is_every_gd_step_the_run_took(preset_run):
+    """Progress is counted in GD steps: its total is the depth runs' steps (summary), the linear
+    teacher's and the deep student's ⌈t_end/η⌉ (η from the summary); the stage count (depths + 2)
+    it replaced would fail."""
+    import math
+
+    from linkd.experiments import deep_modes
+
+    run = load_run(preset_run("deep_modes"))
+    s, cfg = run.summary, run.config
+    took = (sum(v["steps"] for v in s["depth_runs"].values()) + s["distillation"]["teacher_steps"]
+            + math.ceil(cfg.get("distill.t_end") / s["distillation"]["student_lr"]))
+    lam, c = run.metrics["eigvals"][: len(run.metrics["strengths"])], run.metrics["strengths"]
+    assert deep_modes._total_steps(cfg, lam, c) == took
+    assert len(cfg.get("model.depths")) + 2 != took

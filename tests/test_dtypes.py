@@ -49,7 +49,7 @@ CASES = {
     "bounds.mc_learning_curve": ("preserve", lambda X, lam, w: bounds.mc_learning_curve(
         KEY, lambda k, m: jax.random.normal(k, (m, 5), w.dtype), w, [1, 2], 3, 1, risk_fn=bounds.iso_gaussian_risk).mean),
     "metrics.top1_agreement": ("default", lambda X, lam, w: metrics.top1_agreement(X @ w, X @ w[::-1])),
-    "metrics.kl_teacher_student": ("preserve", lambda X, lam, w: metrics.kl_teacher_student(jax.nn.sigmoid(X @ w),
+    "metrics.predictive_kl_teacher_student": ("preserve", lambda X, lam, w: metrics.predictive_kl_teacher_student(jax.nn.sigmoid(X @ w),
                                                                                              jax.nn.sigmoid(X[:, 0]))),
     "metrics.logit_confidence": ("preserve", lambda X, lam, w: metrics.logit_confidence(X, X[::-1], logits=True)[1]),
     "metrics.attention_iou": ("default", lambda X, lam, w: metrics.attention_iou(metrics.attention_map(w, X), X, k=2)),

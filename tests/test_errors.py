@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from linkd import bounds, config, data, metrics, models, plotting, registry, rundir, spectral
+from linkd import atomic, bounds, config, data, metrics, models, plotting, registry, spectral
 from linkd import closed_form as cf
 from linkd.errors import LinkdError
 
@@ -85,14 +85,14 @@ BAD_INPUTS = {
     "collapse_round_bounds K": (lambda: cf.collapse_round_bounds(1.0, 0, 0.1), "K"),
     "pl_limit w0": (lambda: cf.pl_limit(X, W, jnp.ones(2)), "w0"),
     "temperature_lr num_classes": (lambda: cf.temperature_lr(LAM, 1), "num_classes"),
-    "deep_gd_trajectory depth": (lambda: cf.deep_gd_trajectory(LAM, LAM, 0.1, 0, 0.1, 3), "depth"),
+    "deep_gd_trajectory depth": (lambda: cf.deep_gd_trajectory(LAM, LAM, 0.1, 0.1, 3, depth=0), "depth"),
     "Field type": (lambda: config.Field(dict, {}), "type"),
     "load_config EXPERIMENT": (lambda: registry.load_config("kind:no_such_kind"), "EXPERIMENT"),
     "load_config override key": (lambda: registry.load_config("kind:eigen_convergence", ["train.nope=1"]), "train.nope"),
     "register exp": (lambda: registry.register(object()), "exp"),
     "new_figure width": (lambda: plotting.new_figure(-1.0), "width"),
     "save_figure format": (lambda: plotting.save_figure(_figure(), "/nonexistent-dir", "x", formats=("bmp",)), "format"),
-    "json_safe value": (lambda: rundir.json_safe({"x": object()}), "x"),
+    "json_safe value": (lambda: atomic.json_safe({"x": object()}), "x"),
     "angle_to_boundary w_star": (lambda: bounds.angle_to_boundary(X, jnp.zeros(3)), "w_star"),
     "empirical_p angles": (lambda: bounds.empirical_p(jnp.zeros(0)), "angles"),
     "pl_bound grid": (lambda: bounds.pl_bound(3, bounds.empirical_p(W), grid=jnp.asarray([2.0])), "grid"),
@@ -101,7 +101,7 @@ BAD_INPUTS = {
     "mc_learning_curve n_sets": (lambda: bounds.mc_learning_curve(KEY, lambda k, m: jnp.ones((m, 3)), W, [1], 1, 5),
                                  "n_sets"),
     "top1_agreement binary": (lambda: metrics.top1_agreement(W, W, binary="logit"), "binary"),
-    "kl_teacher_student pS": (lambda: metrics.kl_teacher_student(jnp.full((2, 2), 0.5), jnp.full((2, 2, 2), 0.5)), "pS"),
+    "predictive_kl_teacher_student pS": (lambda: metrics.predictive_kl_teacher_student(jnp.full((2, 2), 0.5), jnp.full((2, 2, 2), 0.5)), "pS"),
     "ensemble_probs logits": (lambda: metrics.ensemble_probs(jnp.ones(3)), "logits"),
     "confidence_scatter bins": (lambda: metrics.confidence_scatter(W, W, bins=0), "bins"),
     "mutual_info_discrete a": (lambda: metrics.mutual_info_discrete([0, 1], [0]), "a and b"),

@@ -96,7 +96,7 @@ def test_fidelity_padding_matches_unpadded_gd():
     """The padded, vmapped n-sweep equals plain GD on the first n rows (same steps, same lr)."""
     import jax.numpy as jnp
 
-    from linkd import dynamics
+    from linkd import engine
     from linkd.experiments import fidelity as fidelity_exp
 
     rng = np.random.default_rng(0)
@@ -104,8 +104,8 @@ def test_fidelity_padding_matches_unpadded_gd():
     w = jnp.asarray(rng.standard_normal((1, 5)))
     traj, lrs = fidelity_exp._train(pool, w, [4], 50, 50, 0.9, record=False)
     X = pool[0, :4]
-    ref = dynamics.simulate(jnp.zeros(5), dynamics.Data(X=X, targets=X @ w[0]), dynamics.Hyper(lr=lrs[0]),
-                            dynamics.EngineSpec(family="binary", steps=50, record_every=50))
+    ref = engine.simulate(jnp.zeros(5), engine.Data(X=X, targets=X @ w[0]), engine.Hyper(lr=lrs[0]),
+                            engine.EngineSpec(family="binary", steps=50, record_every=50))
     np.testing.assert_allclose(np.asarray(traj.params[0]), np.asarray(ref.params), rtol=1e-10, atol=1e-12)
 
 
@@ -117,7 +117,7 @@ def test_fidelity_binary_kl_matches_metrics():
 
     rng = np.random.default_rng(1)
     zT, zS = rng.normal(0, 3, 100), rng.normal(0, 3, 100)
-    ref = float(metrics.kl_teacher_student(jax.nn.sigmoid(zT), jax.nn.sigmoid(zS)))
+    ref = float(metrics.predictive_kl_teacher_student(jax.nn.sigmoid(zT), jax.nn.sigmoid(zS)))
     assert np.isclose(binary_kl_from_logits(zT, zS), ref, rtol=1e-10)
 
 
@@ -145,8 +145,8 @@ def test_bad_input_is_refused(capsys, tmp_path):
 @pytest.mark.parametrize("name", ["confidence", "fidelity"])
 def test_f3_f8_legends_cover_no_data(name, preset_run):
     from linkd import registry
+    from linkd.experiments import load_run
     from linkd.plotting import legend_overlaps
-    from linkd.rundir import load_run
 
     run = load_run(preset_run(name))
     for stem, fig in registry.get(run.config.experiment).figures(run.metrics, run.summary, run.config).items():

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from linkd import cli, data
+from linkd import bounds, cli, data
 from presets_reduced import overrides
 
 
@@ -56,14 +56,12 @@ def test_self_distillation_collapse_and_u_shape(preset_run):
 @pytest.mark.parametrize("kind,params", [("margin_cone", {"psi_max": 5 * np.pi / 12}), ("power_law", {"beta": 1.0}),
                                          ("power_law", {"beta": 0.5})])
 def test_exact_risk_matches_test_points(kind, params):
-    from linkd.experiments.pl_risk import exact_risk, exact_risk_fn
-
     d = 12
     w = jnp.zeros(d).at[0].set(1.0)
     Xt = data.geometry(kind, jax.random.key(3), 100_000, w, **params)
     phis = np.array([0.2, 0.7, 1.2])
-    interp = np.asarray(exact_risk_fn(kind, d, **params)(jnp.asarray(phis)))
-    np.testing.assert_allclose(interp, exact_risk(kind, d, phis, **params), atol=5e-5)
+    interp = np.asarray(bounds.geometry_risk_fn(kind, d, **params)(jnp.asarray(phis)))
+    np.testing.assert_allclose(interp, bounds.geometry_risk(kind, d, phis, **params), atol=5e-5)
     for phi, r in zip(phis, interp):
         ww = jnp.zeros(d).at[0].set(np.cos(phi)).at[1].set(np.sin(phi))
         emp = float(jnp.mean((jnp.sign(Xt @ ww) != jnp.sign(Xt @ w)).astype(ww.dtype)))
@@ -85,7 +83,7 @@ def test_bad_input_exits_2_naming_the_key(preset, override, needle, tmp_path, ca
 def test_pl_risk_zero_padding_with_rescaled_lr_is_unpadded_gd():
     """pl_risk trains students on zero-padded sets with step η·n_pad/n: the same iterates as GD with
     step η on the unpadded set (deep sweep), and ‖∇L_pad‖ = (n/n_pad)‖∇L‖ (linear stopping rule)."""
-    from linkd import dynamics
+    from linkd import engine
     from linkd.experiments.pl_risk import pad_rows
     from linkd.models import end_to_end, init_deep_linear
 
@@ -93,16 +91,16 @@ def test_pl_risk_zero_padding_with_rescaled_lr_is_unpadded_gd():
     w_star = jnp.arange(1.0, d + 1.0) / d
     X_all = jax.random.normal(jax.random.key(0), (S, n_pad, d))
     p0 = jax.vmap(lambda k: init_deep_linear(d, (5,), scale=0.3, key=k))(jax.random.split(jax.random.key(1), S))
-    spec = dynamics.EngineSpec(family="binary", steps=200, record_every=200)
+    spec = engine.EngineSpec(family="binary", steps=200, record_every=200)
     for n in (3,):
         X, Xp = X_all[:, :n], pad_rows(X_all[:, :n], n_pad)
-        ref = dynamics.sweep(p0, dynamics.Data(X=X, targets=X @ w_star), dynamics.Hyper(lr=lr), spec,
+        ref = engine.sweep(p0, engine.Data(X=X, targets=X @ w_star), engine.Hyper(lr=lr), spec,
                              batched=("params", "data"))
-        pad = dynamics.sweep(p0, dynamics.Data(X=Xp, targets=Xp @ w_star), dynamics.Hyper(lr=jnp.full(S, lr * n_pad / n)),
+        pad = engine.sweep(p0, engine.Data(X=Xp, targets=Xp @ w_star), engine.Hyper(lr=jnp.full(S, lr * n_pad / n)),
                              spec, batched=("params", "data", "hyper"))
         a, b = jax.vmap(end_to_end)(ref.params), jax.vmap(end_to_end)(pad.params)
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-12 * float(jnp.max(jnp.abs(a))))
         w = jnp.ones(d) * 0.1
-        g = jax.grad(dynamics.objective)(w, X[0], X[0] @ w_star, None, dynamics.Hyper(lr=lr), 0, spec)
-        gp = jax.grad(dynamics.objective)(w, Xp[0], Xp[0] @ w_star, None, dynamics.Hyper(lr=lr), 0, spec)
+        g = jax.grad(engine.objective.objective)(w, X[0], X[0] @ w_star, None, engine.Hyper(lr=lr), 0, spec)
+        gp = jax.grad(engine.objective.objective)(w, Xp[0], Xp[0] @ w_star, None, engine.Hyper(lr=lr), 0, spec)
         np.testing.assert_allclose(gp, g * n / n_pad, rtol=1e-13, atol=1e-16)

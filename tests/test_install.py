@@ -64,7 +64,8 @@ def test_wheel_metadata_packages_and_presets(wheel):
     assert "linkd/plotting/paper.mplstyle" in names
 
 
-def test_installed_linkd_runs_the_headline_preset_from_anywhere(wheel, tmp_path):
+def _install(wheel, tmp_path):
+    """The wheel installed into a fresh venv; returns (venv, a work directory outside the checkout, env)."""
     path, _ = wheel
     venv = tmp_path / "venv"
     _sh([sys.executable, "-m", "venv", "--without-pip", venv])
@@ -78,8 +79,13 @@ def test_installed_linkd_runs_the_headline_preset_from_anywhere(wheel, tmp_path)
     env["JAX_PLATFORMS"] = "cpu"
     where = _sh([py, "-c", "import linkd; print(linkd.__file__)"], cwd=work, env=env).stdout.strip()
     assert Path(where).is_relative_to(venv), where  # the installed copy, not the checkout
+    return venv, work, env
 
-    out = _sh([venv / "bin" / "linkd", "run", "eigen_convergence", "--out", "r", "--no-figures"], cwd=work, env=env)
+
+def _run_headline(venv, work, env, sets=()) -> dict:
+    """``linkd run eigen_convergence`` (plus ``--set`` pairs) from ``work``: the preset comes from the
+    installed package and runs in float64 (its ``run.x64 = true``; the kind's default is float32)."""
+    out = _sh([venv / "bin" / "linkd", "run", "eigen_convergence", "--out", "r", "--no-figures", *sets], cwd=work, env=env)
     run = work / "r"
     summary = json.loads((run / "summary.json").read_text())
     meta = json.loads((run / "meta.json").read_text())
@@ -90,9 +96,24 @@ def test_installed_linkd_runs_the_headline_preset_from_anywhere(wheel, tmp_path)
     origin = meta["config_origin"]
     assert origin["type"] == "preset" and origin["location"] == "installed package"
     assert Path(origin["path"]).is_relative_to(venv) and origin["sha256"].startswith("sha256:")
-    assert tomllib.loads((run / "config.toml").read_text())["student"]["steps"] == 1000  # the preset, not 300
+    return tomllib.loads((run / "config.toml").read_text())
 
+
+def test_installed_linkd_runs_the_headline_preset_from_anywhere(wheel, tmp_path):
+    """At the reduced test size (tests/presets_reduced.py); the shipped size is the slow sibling."""
+    from presets_reduced import overrides
+
+    venv, work, env = _install(wheel, tmp_path)
+    config = _run_headline(venv, work, env, overrides("eigen_convergence"))
+    assert config["run"]["x64"] is True and config["student"]["steps"] == 30  # the preset plus the --set
     refused = subprocess.run([venv / "bin" / "linkd", "run", "no_such_preset"], capture_output=True, text=True,
                              cwd=work, env=env, timeout=120)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "EXPERIMENT = no_such_preset" in refused.stderr
     assert sorted(p.name for p in work.iterdir()) == ["r"]
+
+
+@pytest.mark.slow
+def test_installed_linkd_runs_the_headline_preset_at_full_size(wheel, tmp_path):
+    venv, work, env = _install(wheel, tmp_path)
+    config = _run_headline(venv, work, env)
+    assert config["student"]["steps"] == 1000  # the preset, not the kind's default 300

@@ -52,23 +52,22 @@ def test_kl_directions_hand_values():
     pS = jnp.array([[0.25, 0.75], [0.9, 0.1]])
     kl_ts = 0.5 * (0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75))
     kl_st = 0.5 * (0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5))
-    assert float(metrics.kl_teacher_student(pT, pS)) == pytest.approx(kl_ts, rel=1e-12)
-    assert float(metrics.predictive_kl(pT, pS)) == pytest.approx(kl_ts, rel=1e-12)
-    assert float(metrics.kl_student_teacher(pT, pS)) == pytest.approx(kl_st, rel=1e-12)
+    assert float(metrics.predictive_kl_teacher_student(pT, pS)) == pytest.approx(kl_ts, rel=1e-12)
+    assert float(metrics.predictive_kl_student_teacher(pT, pS)) == pytest.approx(kl_st, rel=1e-12)
     assert float(metrics.guo_kl(pT, pS)) == pytest.approx(10 * kl_st, rel=1e-12)
     assert kl_ts != pytest.approx(kl_st)  # the direction matters
     # binary (n,) Bernoulli probabilities = the (n, 2) categorical
-    assert float(metrics.kl_teacher_student(pT[:, 1], pS[:, 1])) == pytest.approx(kl_ts, rel=1e-12)
+    assert float(metrics.predictive_kl_teacher_student(pT[:, 1], pS[:, 1])) == pytest.approx(kl_ts, rel=1e-12)
 
 
 def test_kl_degenerate_cases():
     _, p = _probs(2)
-    assert float(metrics.kl_teacher_student(p, p)) == 0.0
-    assert float(metrics.kl_student_teacher(p, p)) == 0.0
+    assert float(metrics.predictive_kl_teacher_student(p, p)) == 0.0
+    assert float(metrics.predictive_kl_student_teacher(p, p)) == 0.0
     # 0 log 0 = 0, and +inf where the student gives 0 to a teacher class
     one_hot = jnp.array([[1.0, 0.0]])
-    assert float(metrics.kl_teacher_student(one_hot, jnp.array([[0.5, 0.5]]))) == pytest.approx(math.log(2))
-    assert math.isinf(float(metrics.kl_teacher_student(jnp.array([[0.5, 0.5]]), one_hot)))
+    assert float(metrics.predictive_kl_teacher_student(one_hot, jnp.array([[0.5, 0.5]]))) == pytest.approx(math.log(2))
+    assert math.isinf(float(metrics.predictive_kl_teacher_student(jnp.array([[0.5, 0.5]]), one_hot)))
 
 
 @given(st.integers(0, 1000))
@@ -77,10 +76,10 @@ def test_kl_nonnegative_and_matches_losses_module(seed):
     zS, pS = _probs(seed + 1)
     from linkd import losses
 
-    kl = float(metrics.kl_teacher_student(pT, pS))
+    kl = float(metrics.predictive_kl_teacher_student(pT, pS))
     assert kl >= 0
     assert kl == pytest.approx(float(jnp.mean(losses.kl_teacher_student(zS, zT))), rel=1e-10)
-    assert float(metrics.kl_student_teacher(pT, pS)) == pytest.approx(float(jnp.mean(losses.kl_student_teacher(zS, zT))), rel=1e-10)
+    assert float(metrics.predictive_kl_student_teacher(pT, pS)) == pytest.approx(float(jnp.mean(losses.kl_student_teacher(zS, zT))), rel=1e-10)
 
 
 # ------------------------------------------------------------------------------ ensembles
@@ -245,7 +244,7 @@ def test_metrics_jit():
     z, p = _probs(5)
     zs, ps = _probs(6)
     assert float(jax.jit(metrics.top1_agreement)(z, zs)) == float(metrics.top1_agreement(z, zs))
-    assert float(jax.jit(metrics.kl_teacher_student)(p, ps)) == pytest.approx(float(metrics.kl_teacher_student(p, ps)))
+    assert float(jax.jit(metrics.predictive_kl_teacher_student)(p, ps)) == pytest.approx(float(metrics.predictive_kl_teacher_student(p, ps)))
     cs = jax.jit(metrics.confidence_scatter, static_argnames=("bins", "logits"))(p, ps, bins=10)
     assert float(cs.slope) == pytest.approx(float(metrics.confidence_scatter(p, ps, bins=10).slope))
     A = jnp.abs(z)
@@ -266,8 +265,8 @@ def test_kl_both_directions_against_numpy(seed, C):
     rng = np.random.default_rng(seed)
     pT = rng.dirichlet(np.ones(C), size=17)
     pS = rng.dirichlet(np.ones(C), size=17)
-    assert float(metrics.kl_teacher_student(jnp.asarray(pT), jnp.asarray(pS))) == pytest.approx(_np_kl(pT, pS), rel=1e-11)
-    assert float(metrics.kl_student_teacher(jnp.asarray(pT), jnp.asarray(pS))) == pytest.approx(_np_kl(pS, pT), rel=1e-11)
+    assert float(metrics.predictive_kl_teacher_student(jnp.asarray(pT), jnp.asarray(pS))) == pytest.approx(_np_kl(pT, pS), rel=1e-11)
+    assert float(metrics.predictive_kl_student_teacher(jnp.asarray(pT), jnp.asarray(pS))) == pytest.approx(_np_kl(pS, pT), rel=1e-11)
     assert float(metrics.guo_kl(jnp.asarray(pT), jnp.asarray(pS))) == pytest.approx(10 * _np_kl(pS, pT), rel=1e-11)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from linkd import closed_form as cf
-from linkd import dynamics, losses, models, spectral
+from linkd import engine, losses, models, spectral
 
 
 def _problem(seed, n, d):
@@ -26,8 +26,8 @@ def _lr(X):
 def test_linear_soft_ce_student_converges_to_pl_limit(n):
     d = 20
     X, w_star, w0 = _problem(n, n, d)
-    spec = dynamics.EngineSpec(family="binary", optimizer="gd", steps=200_000)
-    out = dynamics.simulate_until(w0, dynamics.Data(X=X, targets=X @ w_star), dynamics.Hyper(lr=_lr(X)), spec, grad_tol=1e-12)
+    spec = engine.EngineSpec(family="binary", optimizer="gd", steps=200_000)
+    out = engine.simulate_until(w0, engine.Data(X=X, targets=X @ w_star), engine.Hyper(lr=_lr(X)), spec, grad_tol=1e-12)
     w = np.asarray(out.params)
     limit = np.asarray(cf.pl_limit(X, w_star, w0))
     assert np.linalg.norm(w - limit) <= 1e-6 * np.linalg.norm(limit)
@@ -44,8 +44,8 @@ def test_deep_linear_first_layer_invariant(widths):
     n, d = 10, 30
     X, w_star, _ = _problem(1, n, d)
     params0 = models.init_deep_linear(d, widths, scale=0.5, key=jax.random.key(2))
-    spec = dynamics.EngineSpec(family="binary", optimizer="gd", steps=2000, record_every=2000)
-    traj = dynamics.simulate(params0, dynamics.Data(X=X, targets=X @ w_star), dynamics.Hyper(lr=0.05), spec)
+    spec = engine.EngineSpec(family="binary", optimizer="gd", steps=2000, record_every=2000)
+    traj = engine.simulate(params0, engine.Data(X=X, targets=X @ w_star), engine.Hyper(lr=0.05), spec)
     W1_0, W1_T = params0.layers[0], traj.params.layers[0]
     assert float(jnp.linalg.norm(W1_T - W1_0)) > 1e-2  # the layer did move ...
     frozen0 = np.asarray(cf.pl_deep_invariant(W1_0, X))
@@ -61,12 +61,12 @@ def test_deep_linear_first_layer_invariant(widths):
 def test_deep_linear_converges_to_pl_deep_limit_and_orthogonal_part_scales_with_init():
     n, d = 6, 12
     X, w_star, _ = _problem(3, n, d)
-    data = dynamics.Data(X=X, targets=X @ w_star)
-    spec = dynamics.EngineSpec(family="binary", optimizer="gd", steps=400_000)
+    data = engine.Data(X=X, targets=X @ w_star)
+    spec = engine.EngineSpec(family="binary", optimizer="gd", steps=400_000)
     orth = {}
     for scale in (0.3, 0.03):
         params0 = models.init_deep_linear(d, (8,), scale=scale, key=jax.random.key(4))
-        out = dynamics.simulate_until(params0, data, dynamics.Hyper(lr=0.5 * _lr(X)), spec, grad_tol=1e-10)
+        out = engine.simulate_until(params0, data, engine.Hyper(lr=0.5 * _lr(X)), spec, grad_tol=1e-10)
         w = np.asarray(models.end_to_end(out.params))
         limit = np.asarray(cf.pl_deep_limit(X, w_star, params0.layers[0], cf.pl_deep_head(out.params)))
         assert np.linalg.norm(w - limit) <= 1e-6 * np.linalg.norm(limit)

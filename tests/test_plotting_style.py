@@ -40,13 +40,46 @@ def test_style_applies_and_restores():
     assert dict(mpl.rcParams) == before
 
 
+def _assert_math_glyphs(text: str) -> None:
+    """mathtext (no TeX) lays ``text`` out as the glyphs η λ k t in the paper's STIX font, the
+    subscript k smaller than the rest."""
+    from matplotlib.mathtext import MathTextParser
+
+    parsed = MathTextParser("path").parse(text, dpi=72, prop=mpl.font_manager.FontProperties(size=8))
+    glyphs = [(chr(code), font.family_name, size) for font, size, code, *_ in parsed.glyphs]
+    assert [g[0] for g in glyphs] == ["η", "λ", "k", "t"], glyphs
+    assert {g[1] for g in glyphs} == {"STIXGeneral"} and glyphs[2][2] < glyphs[0][2] == glyphs[3][2]
+
+
+def _pixels(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float)
+
+
 def test_mathtext_renders_without_tex(tmp_path):
     with use_style():
+        assert not mpl.rcParams["text.usetex"]
+        _assert_math_glyphs(r"$\eta\lambda_k t$")
+        blank, _ = new_figure()
         fig, ax = new_figure()
-        ax.set_xlabel(r"$\eta\lambda_k t$")
+        label = ax.set_xlabel(r"$\eta\lambda_k t$")
         ax.set_ylabel(r"$q_k(t) = c_k / c_k^\star$")
-        save_figure(fig, tmp_path, "math", formats=("png",))
-    assert (tmp_path / "math.png").stat().st_size > 0
+        diff = np.abs(_pixels(fig) - _pixels(blank)).sum(axis=-1)
+        box = label.get_window_extent()  # display pixels, origin bottom-left
+        h = diff.shape[0]
+        inside = diff[int(h - box.y1):int(h - box.y0) + 1, int(box.x0):int(box.x1) + 1]
+        assert box.width > 10 and inside.mean() > 5.0  # ink where the label is
+        paths = save_figure(fig, tmp_path, "math", formats=("png",))
+    img = plt.imread(paths[0])
+    assert img.shape[0] > 100 and img[..., :3].std() > 0.01
+
+
+def test_math_glyph_check_fails_on_a_planted_bug():
+    with use_style():
+        with pytest.raises(AssertionError):  # no $...$: the TeX source shows as literal characters
+            _assert_math_glyphs(r"\eta\lambda_k t")
+        with pytest.raises(AssertionError), mpl.rc_context({"mathtext.fontset": "dejavusans"}):  # not the paper font
+            _assert_math_glyphs(r"$\eta\lambda_k t$")
 
 
 @pytest.mark.parametrize("width, expect", [("single", SINGLE_COLUMN), ("double", DOUBLE_COLUMN), (5.0, 5.0)])

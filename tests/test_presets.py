@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from linkd import cli, registry
+from linkd.experiments import load_run
 from linkd.plotting import check_figure
-from linkd.rundir import load_run
 from presets_reduced import REDUCED
 
 PRESETS = [p.name for p in registry.list_presets()]
@@ -70,15 +70,15 @@ def test_legends_cover_no_data(name, preset_run):
 
 def test_lr_fraction_means_eta_times_L_as_in_default_lr():
     """`train.lr_fraction` of the squared-loss presets is η·λ_max(Σ̂) = η·L: the same step that
-    `dynamics.default_lr(X, "mse", fraction)` gives (README: η = lr_fraction / L, stable below 2)."""
-    from linkd import dynamics
+    `engine.default_lr(X, "mse", fraction)` gives (README: η = lr_fraction / L, stable below 2)."""
+    from linkd import engine
     from linkd.experiments._mse_common import build_problem
     from linkd.registry import load_config
 
     cfg = load_config("eigen_convergence", ["data.n=20", "data.d=40", "data.n_test=10", "train.lr_fraction=1.3",
                                             "record.directions=1,5"])
     p = build_problem(cfg, 0)
-    ref = dynamics.default_lr(p.X, "mse", 1.3)
+    ref = engine.default_lr(p.X, "mse", 1.3)
     assert abs(p.lr - ref) <= 1e-12 * ref
     lam_max = float(np.linalg.eigvalsh(np.asarray(p.X).T @ np.asarray(p.X) / 20)[-1])  # independent route
     assert abs(p.lr * lam_max - 1.3) < 1e-10

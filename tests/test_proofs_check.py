@@ -25,7 +25,7 @@ def test_registry_covers_every_paper():
     assert {c.paper for c in CLAIMS} == set(registry.PAPERS)
     for c in CLAIMS:
         assert c.kind in registry.KINDS and c.statement and c.tolerance_reason
-        assert c.id.split(".")[0] in ("pl", "ng", "mb", "st", "guo", "dl", "tau")
+        assert c.id.split(".")[0] in ("pl", "ng", "mb", "st", "guo", "dl", "tau", "nn", "sgd")
 
 
 def test_record_contract(records):

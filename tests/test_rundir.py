@@ -8,10 +8,11 @@ import pytest
 
 import toy_experiment  # noqa: F401
 from linkd import rundir
+from linkd.atomic import atomic_open, atomic_write_json, atomic_write_npz, atomic_write_text, json_safe
 from linkd.errors import InputError, RunDirError, RunDirExistsError
-from linkd.experiments import execute
+from linkd.experiments import execute, load_run
 from linkd.registry import load_config
-from linkd.rundir import RunDir, atomic_open, atomic_write_json, atomic_write_text, json_safe, load_run, save_npz_atomic
+from linkd.rundir import RunDir
 
 
 def leftovers(d):
@@ -26,7 +27,7 @@ def test_atomic_writes(tmp_path):
     assert p.read_text() == "héllo"
     atomic_write_json(tmp_path / "a.json", {"x": np.float32(1.5), "y": (1, 2)})
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1.5, "y": [1, 2]}
-    save_npz_atomic(tmp_path / "m.npz", {"a": np.arange(3), "b": jnp.ones(2)})
+    atomic_write_npz(tmp_path / "m.npz", {"a": np.arange(3), "b": jnp.ones(2)})
     with np.load(tmp_path / "m.npz") as z:
         assert z["a"].tolist() == [0, 1, 2] and z["b"].tolist() == [1.0, 1.0]
     assert leftovers(tmp_path) == []
@@ -55,7 +56,7 @@ def test_crash_mid_write_leaves_no_partial_file(tmp_path, monkeypatch, where):
     else:
         monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(Crash):
-        save_npz_atomic(target, {"a": np.arange(10)})
+        atomic_write_npz(target, {"a": np.arange(10)})
     if where != "write":
         with pytest.raises(Crash):
             atomic_write_text(old, "new contents")

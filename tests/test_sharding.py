@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from linkd import dynamics, sharding, spectral
+from linkd import engine, spectral
 from linkd.errors import ConfigError
 
 
@@ -17,7 +17,7 @@ def problem(n=16, d=10, seed=0):
 
 def test_four_devices_and_mesh():
     assert len(jax.devices()) == 4
-    sh = sharding.sweep_sharding()
+    sh = engine.sweep_sharding()
     assert sh.mesh.axis_names == ("sweep",) and sh.mesh.shape["sweep"] == 4
     assert sh.mesh.axis_types == (jax.sharding.AxisType.Auto,)
 
@@ -30,22 +30,20 @@ def _shard_rows(x):
 def test_sharded_sweep_equals_single_device(S):
     X, z, lab = problem()
     sp = spectral.eigh_desc(X)
-    data = dynamics.Data(X, z, labels=lab, basis=sp.basis[:, :4], X_test=X[:5], targets_test=z[:5], labels_test=lab[:5])
-    spec = dynamics.EngineSpec(family="binary", steps=20, record_every=5)
-    hyper = dynamics.Hyper(lr=jnp.linspace(0.1, 1.0, S), tau=jnp.linspace(1.0, 3.0, S), alpha=0.2)
-    ref = dynamics.sweep(jnp.zeros(10), data, hyper, spec)
+    data = engine.Data(X, z, labels=lab, basis=sp.basis[:, :4], X_test=X[:5], targets_test=z[:5], labels_test=lab[:5])
+    spec = engine.EngineSpec(family="binary", steps=20, record_every=5)
+    hyper = engine.Hyper(lr=jnp.linspace(0.1, 1.0, S), tau=jnp.linspace(1.0, 3.0, S), alpha=0.2)
+    ref = engine.sweep(jnp.zeros(10), data, hyper, spec)
     if S % 4 == 0:
-        got = dynamics.sweep(jnp.zeros(10), data, hyper, spec, sharding=sharding.sweep_sharding())
+        got = engine.sweep(jnp.zeros(10), data, hyper, spec, sharding=engine.sweep_sharding())
         # the outputs really live on 4 devices, S/4 members each
         assert len(got.coeffs.sharding.device_set) == 4
         assert _shard_rows(got.coeffs) == [(i, S // 4) for i in range(4)]
         assert len(got.metrics["train_loss"].sharding.device_set) == 4
     else:
         with pytest.raises(ConfigError, match="multiple of the 4 devices"):  # the mesh helper alone refuses
-            sharding.place_batched([hyper.lr], [0], sharding.sweep_sharding())
-        got = dynamics.sweep(jnp.zeros(10), data, hyper, spec, sharding=sharding.sweep_sharding())  # pads to 8, trims to 6
-        old = sharding.sweep_sharded(jnp.zeros(10), data, hyper, spec)  # the older name, same call
-        np.testing.assert_array_equal(old.coeffs, got.coeffs)
+            engine.sharding.place_batched([hyper.lr], [0], engine.sweep_sharding())
+        got = engine.sweep(jnp.zeros(10), data, hyper, spec, sharding=engine.sweep_sharding())  # pads to 8, trims to 6
     assert got.coeffs.shape == ref.coeffs.shape
     np.testing.assert_allclose(got.coeffs, ref.coeffs, rtol=1e-12, atol=1e-12)
     for k in ref.metrics:
@@ -58,22 +56,27 @@ def test_sharded_sweep_over_params_and_keys():
     X, z, _ = problem()
     keys = jax.random.split(jax.random.key(1), 4)
     w0s = jnp.stack([0.1 * jax.random.normal(k, (10,)) for k in keys])
-    spec = dynamics.EngineSpec(steps=12, record_every=4, batch_size=8)
-    data = dynamics.Data(X, z, basis=jnp.eye(10)[:, :3])
-    args = (w0s, data, dynamics.Hyper(lr=0.3), spec, keys)
-    ref = dynamics.sweep(*args, batched=("params", "key"))
-    got = dynamics.sweep(*args, batched=("params", "key"), sharding=sharding.sweep_sharding())
+    spec = engine.EngineSpec(steps=12, record_every=4, batch_size=8)
+    data = engine.Data(X, z, basis=jnp.eye(10)[:, :3])
+    args = (w0s, data, engine.Hyper(lr=0.3), spec, keys)
+    ref = engine.sweep(*args, batched=("params", "key"))
+    got = engine.sweep(*args, batched=("params", "key"), sharding=engine.sweep_sharding())
     assert len(got.params.sharding.device_set) == 4
     np.testing.assert_allclose(got.coeffs, ref.coeffs, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got.params, ref.params, rtol=1e-12, atol=1e-12)
 
 
-def test_no_import_cycle_between_engine_and_mesh_helpers():
-    """linkd.sharding imports nothing from the engine at import time (dynamics imports it)."""
+def test_mesh_helpers_import_no_other_engine_module():
+    """linkd.engine.sharding holds the mesh helpers only: no linkd import but linkd.errors, no
+    lazy ``__getattr__`` or ``importlib`` (the layering test in tests/test_layering.py covers the
+    whole package)."""
     import ast
     import inspect
 
-    tree = ast.parse(inspect.getsource(sharding))
-    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    names = [a.name for n in top for a in n.names] + [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
-    assert not any("dynamics" in x or "engines" in x for x in names)
+    tree = ast.parse(inspect.getsource(engine.sharding))
+    mods = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    mods |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert {m for m in mods if m.startswith("linkd")} == {"linkd.errors"}
+    assert "importlib" not in mods
+    assert not any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body)
+    assert not hasattr(engine.sharding, "sweep_sharded") and not hasattr(engine, "sweep_sharded")

@@ -16,7 +16,7 @@ from linkd.experiments import Experiment, Result, register
 
 
 class ToyDivergence(LinkdError):
-    """Stands in for linkd.dynamics.DivergenceError."""
+    """Stands in for linkd.engine.DivergenceError."""
 
 
 SCHEMA = {
@@ -49,7 +49,7 @@ def run(config, ctx):
         raise ToyDivergence(f"train.lr = {tr.lr}: the loss diverged at step 3; lower train.lr")
     t, lam, c = _trajectory(config.data.spectrum, tr.lr, tr.steps, config.record.every, ctx.seed,
                             config.data.noise)
-    ctx.progress(tr.steps, tr.steps)
+    ctx.progress(tr.steps, tr.steps, "GD steps")
     pred = 1.0 - (1.0 - tr.lr * np.asarray(lam)[None, :]) ** np.asarray(t)[:, None]
     err = np.abs(np.asarray(c) - pred)
     summary = {"max_abs_error": err.max(), "final": np.asarray(c)[-1], "nan_example": float("nan"),
@@ -94,5 +94,6 @@ def validate(config):
 
 
 TOY = register(Experiment("toy", "toy GD on a diagonal quadratic (tests only)", SCHEMA, run, figures,
-                          vectorized=("run.seed", "train.lr"), run_sweep=run_sweep, validate=validate),
+                          vectorized=("run.seed", "train.lr"), run_sweep=run_sweep, validate=validate,
+                          figure_stems=("toy_coeffs",)),
                replace=True)

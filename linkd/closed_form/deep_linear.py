@@ -12,9 +12,11 @@ balanced aligned init of mode strength :math:`\sigma_0`. Each mode strength
 * gradient descent, exactly, :math:`w_k \leftarrow w_k + \eta\lambda_k w_k^{N-1}(c_k - w_k^N)` (§7.2).
 
 Distillation (§7.3) replaces :math:`c_k` by the teacher's strength :math:`a_k`; §7.4 gives time dilation
-and the matched-progress gap. Everything here is numpy float64 except the GD recursion (a jitted
-``jax.lax.scan`` over steps, vmapped over modes). Time arguments follow :mod:`linkd.closed_form.gd`:
-``times`` of any shape leads the output, whose last axis runs over the modes.
+and the matched-progress gap. Everything here is host numpy float64 except the GD recursion (a jitted
+``jax.lax.scan`` over steps, vmapped over modes, returned as float64). Names follow the closed-form
+conventions: the target strengths :math:`c_k` (or a teacher's :math:`a_k`) are ``coeffs_star``, the
+initial strength :math:`\sigma_0` is ``coeffs0``, the depth N is keyword-only. Time arguments follow
+:mod:`linkd.closed_form.gd`: ``times`` of any shape leads the output, whose last axis runs over the modes.
 
 Inversion of :math:`g_N` (N ≥ 3): a safeguarded, vectorised Newton iteration in the logit
 :math:`z = \ln\frac{y}{1-y}` (bracketed; :func:`deep_g_inverse_newton`) builds, once per depth, a table
@@ -34,11 +36,13 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.special
 
+from linkd import stability
+from linkd.closed_form import _checks as checks
+from linkd.closed_form.decay import _gf as _gf_decay
+from linkd.closed_form.matched import MatchedGap
 from linkd.dtypes import default_float
-from linkd.errors import ConfigError
 
 __all__ = [
-    "MatchedGap",
     "deep_distilled_trajectory",
     "deep_escape_time",
     "deep_g",
@@ -60,75 +64,73 @@ _Z_MAX = 700.0  # logit bracket: sigmoid(±700) is representable, its log too
 # ------------------------------------------------------------------------------------ validation
 
 
-def _depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or int(depth) < 1:
-        raise ConfigError("depth", depth, "an integer N >= 1 (N = 1 is the linear model)")
-    return int(depth)
+def _depth(fn: str, depth, name: str = "depth") -> int:
+    return checks.integer(fn, name, depth, 1)
 
 
-def _positive(name: str, x) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
+def _positive(fn: str, name: str, x) -> np.ndarray:
+    a = checks.host(x)
     if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or not np.all(a > 0):
-        raise ConfigError(name, _show(a), "a 1-d array of finite values > 0 (one per mode)")
+        raise checks.refuse(fn, name, a, "a 1-d array of finite values > 0 (one per mode)")
     return a
 
 
-def _show(a):
-    a = np.asarray(a)
-    return float(a) if a.ndim == 0 else (a.tolist() if a.size <= 6 else f"array of shape {a.shape}")
-
-
-def _init(sigma0, c: np.ndarray, depth: int, name: str = "sigma0") -> np.ndarray:
+def _init(fn: str, coeffs0, c: np.ndarray, depth: int) -> np.ndarray:
     """σ₀ broadcast to the modes; 0 < σ₀ < c_k (0 ≤ σ₀ allowed for N = 1, where σ = 0 is not a fixed point)."""
-    s = np.asarray(sigma0, dtype=np.float64)
+    s = checks.host(coeffs0)
     if s.ndim > 1 or (s.ndim == 1 and s.shape != c.shape) or not np.all(np.isfinite(s)):
-        raise ConfigError(name, _show(s), f"a finite scalar or one value per mode ({c.size})")
+        raise checks.refuse(fn, "coeffs0", s, f"a finite scalar or one value per mode ({c.size})")
     s = np.broadcast_to(s, c.shape).copy()
     low_ok = s >= 0 if depth == 1 else s > 0
     if not np.all(low_ok & (s < c)):
         low = "0 <=" if depth == 1 else "0 <"
-        raise ConfigError(name, _show(sigma0), f"{low} {name} < c_k for every mode (min c_k = {c.min():.6g})",
-                          "the init must lie below each mode's target (docs/theory.md §7, A-init)")
+        raise checks.refuse(fn, "coeffs0", coeffs0, f"{low} coeffs0 < coeffs_star[k] for every mode (min = {c.min():.6g}; "
+                            "the init lies below each mode's target, docs/theory.md §7, A-init)")
     return s
 
 
-def _modes(eigvals, strengths, sigma0, depth, name="sigma0"):
-    N = _depth(depth)
-    lam = _positive("eigvals", eigvals)
-    c = _positive("strengths", strengths)
+def _modes(fn: str, eigvals, coeffs_star, coeffs0, depth):
+    N = _depth(fn, depth)
+    lam = _positive(fn, "eigvals", eigvals)
+    c = _positive(fn, "coeffs_star", coeffs_star)
     if lam.shape != c.shape:
-        raise ConfigError("strengths", f"shape {c.shape}", f"shape {lam.shape} (one per eigenvalue)")
-    return N, lam, c, _init(sigma0, c, N, name)
+        raise checks.refuse(fn, "coeffs_star", f"shape {c.shape}", f"shape {lam.shape} (one per eigenvalue)")
+    return N, lam, c, _init(fn, coeffs0, c, N)
 
 
-def _times(times) -> np.ndarray:
-    t = np.asarray(times, dtype=np.float64)
-    if not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise ConfigError("times", _show(t), "finite times >= 0")
-    return t
+def _times(fn: str, times, name: str = "times") -> np.ndarray:
+    return checks.host(checks.times(fn, name, times, xp=np))
+
+
+def _deep_lr(fn: str, lr, lam: np.ndarray, c: np.ndarray, N: int) -> float:
+    """η with every per-mode step ε_k = ηλ_k c_k^{2−2/N} < 2/N (docs/theory.md §7.2)."""
+    return checks.lr(fn, lr, below=stability.deep_lr_limit(lam, c, N),
+                     why=" (eps_k = lr*lambda_k*c_k^(2-2/N) < 2/N: the stability bound of docs/theory.md §7.2)")
 
 
 def deep_step_sizes(eigvals, strengths, depth, lr) -> np.ndarray:
     r"""Per-mode step :math:`\varepsilon_k = \eta\lambda_k c_k^{2-2/N}` (§7.2); refuses
     :math:`\varepsilon_k \ge 2/N` (GD diverges or oscillates about :math:`c_k`) or η ≤ 0."""
-    N = _depth(depth)
-    lam, c = _positive("eigvals", eigvals), _positive("strengths", strengths)
-    eps = float(lr) * lam * c ** (2.0 - 2.0 / N)
-    bound = float(np.min((2.0 / N) / (lam * c ** (2.0 - 2.0 / N))))
-    if not (float(lr) > 0 and np.all(eps < 2.0 / N)):
-        raise ConfigError("lr", float(lr), f"0 < lr < {bound:.6g} (eps_k = lr*lambda_k*c_k^(2-2/N) < 2/N = {2.0 / N:.4g})",
-                          "past the stability bound of docs/theory.md §7.2")
+    N = _depth("deep_step_sizes", depth)
+    lam, c = _positive("deep_step_sizes", "eigvals", eigvals), _positive("deep_step_sizes", "strengths", strengths)
+    eps = stability.deep_mode_steps(lr, lam, c, N)
+    bound = stability.deep_lr_limit(lam, c, N)
+    if not (float(lr) > 0 and np.all(eps < stability.deep_mode_bound(N))):
+        raise checks.refuse("deep_step_sizes", "lr", lr, f"a number in (0, {bound:.6g}) (eps_k = lr*lambda_k*c_k^(2-2/N) "
+                            f"< 2/N = {2.0 / N:.4g}: the stability bound of docs/theory.md §7.2)")
     return eps
 
 
 # ------------------------------------------------------------------------------------ g_N
 
 
-def deep_g(y, depth) -> np.ndarray:
+def deep_g(y, *, depth) -> np.ndarray:
     r""":math:`g_N(y)` on [0, 1] (§7.1), from ``scipy.special.hyp2f1`` for N ≥ 3; increasing, with
     :math:`g_N'(y) = 1/(N y^{2-2/N}(1-y))`; :math:`g_N(0) = -\infty` (N ≥ 2), :math:`g_N(1) = +\infty`."""
-    N = _depth(depth)
-    y = np.asarray(y, dtype=np.float64)
+    N = _depth("deep_g", depth)
+    y = checks.host(y)
+    if not np.all((y >= 0) & (y <= 1)):
+        raise checks.refuse("deep_g", "y", y, "values in [0, 1]")
     with np.errstate(divide="ignore"):
         if N == 1:
             return -np.log1p(-y)
@@ -220,10 +222,17 @@ def _bracket(F, tgt, z, ps, rounds: int = 12):
     return bounds[0], bounds[1]
 
 
-def deep_g_inverse_newton(values, depth) -> np.ndarray:
+def _values(fn: str, values) -> np.ndarray:
+    G = checks.host(values)
+    if np.any(np.isnan(G)):
+        raise checks.refuse(fn, "values", G, "real numbers (not NaN; +-inf allowed)")
+    return G
+
+
+def deep_g_inverse_newton(values, *, depth) -> np.ndarray:
     """y = g_N⁻¹(values) by the bracketed Newton iteration (the reference route; slow, exact to round-off)."""
-    N = _depth(depth)
-    G = np.asarray(values, dtype=np.float64)
+    N = _depth("deep_g_inverse_newton", depth)
+    G = _values("deep_g_inverse_newton", values)
     if N == 1:
         return -np.expm1(-np.maximum(G, 0.0))
     return _sigmoid(_inverse_logit(G, N))
@@ -289,12 +298,12 @@ def _lookup(G: np.ndarray, tab: _Table, N: int, out: np.ndarray) -> None:
         out[above] = 1.0
 
 
-def deep_g_inverse(values, depth) -> np.ndarray:
+def deep_g_inverse(values, *, depth) -> np.ndarray:
     r""":math:`y = g_N^{-1}(G)` ∈ [0, 1] for any array G (§7.1): closed form for N = 1, 2
     (:math:`1-e^{-G}`, :math:`\mathrm{sigmoid}(2G)`), else the cached Hermite table (module docstring),
     evaluated in cache-sized blocks."""
-    N = _depth(depth)
-    G = np.asarray(values, dtype=np.float64)
+    N = _depth("deep_g_inverse", depth)
+    G = _values("deep_g_inverse", values)
     if N == 1:
         return -np.expm1(-np.maximum(G, 0.0))
     if N == 2:
@@ -314,11 +323,10 @@ def deep_g_inverse(values, depth) -> np.ndarray:
 def _gf(lam, c, s0, N, t):
     """σ(t) for validated inputs; t of any shape leads the output (…, m); exactly σ₀ at t = 0."""
     flat = t.ravel()
-    tt = flat[:, None]
     if N == 1:
-        out = c[None, :] + (s0 - c)[None, :] * np.exp(-tt * lam[None, :])
+        out = c[None, :] + (s0 - c)[None, :] * _gf_decay(lam, flat, np)
     elif N == 2:
-        out = c[None, :] / (1.0 + (c / s0 - 1.0)[None, :] * np.exp(-2.0 * tt * (lam * c)[None, :]))
+        out = c[None, :] / (1.0 + (c / s0 - 1.0)[None, :] * _gf_decay(2.0 * lam * c, flat, np))
     else:
         out = _gf_table(lam, c, s0, N, flat)
     out[flat == 0] = s0
@@ -342,19 +350,20 @@ def _gf_table(lam, c, s0, N, flat):
     return out
 
 
-def deep_gf_trajectory(eigvals, strengths, sigma0, depth, times) -> np.ndarray:
+def deep_gf_trajectory(eigvals, coeffs_star, coeffs0, times, *, depth) -> np.ndarray:
     r"""Gradient-flow mode strengths :math:`\sigma_k(t)` of a depth-N student (§7.1), shape
     ``times.shape + (m,)``: N = 1 :math:`c + (\sigma_0 - c)e^{-\lambda t}`, N = 2 Saxe's sigmoid
     :math:`c/(1 + (c/\sigma_0 - 1)e^{-2\lambda c t})`, N ≥ 3 :math:`c\,g_N^{-1}(g_N(\sigma_0/c) + \kappa t)`.
-    ``sigma0`` is a scalar or one value per mode with 0 < σ₀ < c_k."""
-    N, lam, c, s0 = _modes(eigvals, strengths, sigma0, depth)
-    return _gf(lam, c, s0, N, _times(times))
+    ``coeffs_star`` = the targets c (m,); ``coeffs0`` = σ₀, a scalar or one value per mode with 0 < σ₀ < c_k."""
+    fn = "deep_gf_trajectory"
+    N, lam, c, s0 = _modes(fn, eigvals, coeffs_star, coeffs0, depth)
+    return _gf(lam, c, s0, N, _times(fn, times))
 
 
-def deep_escape_time(eigvals, strengths, sigma0, depth) -> np.ndarray:
+def deep_escape_time(eigvals, coeffs_star, coeffs0, *, depth) -> np.ndarray:
     r"""Small-σ₀ escape-time scale (§7.1): :math:`\ln(c/\sigma_0)/(2\lambda c)` (N = 2),
     :math:`\sigma_0^{-(N-2)/N}/((N-2)\lambda c)` (N ≥ 3), :math:`1/\lambda` (N = 1)."""
-    N, lam, c, s0 = _modes(eigvals, strengths, sigma0, depth)
+    N, lam, c, s0 = _modes("deep_escape_time", eigvals, coeffs_star, coeffs0, depth)
     if N == 1:
         return 1.0 / lam
     if N == 2:
@@ -377,33 +386,35 @@ def _gd_scan(lam, c, w0, depth, lr, steps):
     return jax.vmap(one, out_axes=1)(lam, c, w0)
 
 
-def deep_gd_trajectory(eigvals, strengths, sigma0, depth, lr, steps: int) -> np.ndarray:
+def deep_gd_trajectory(eigvals, coeffs_star, coeffs0, lr, steps: int, *, depth) -> np.ndarray:
     r"""Exact GD mode strengths (§7.2), shape (steps + 1, m): per layer
     :math:`w_k \leftarrow w_k + \eta\lambda_k w_k^{N-1}(c_k - w_k^N)` from :math:`w_k = \sigma_0^{1/N}`,
     :math:`\sigma_k = w_k^N` (balanced aligned init; equals matrix GD on :math:`W_1..W_N`).
-    Refuses η past the stability bound :math:`\varepsilon_k < 2/N` (:func:`deep_step_sizes`)."""
-    N, lam, c, s0 = _modes(eigvals, strengths, sigma0, depth)
-    deep_step_sizes(lam, c, N, lr)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ConfigError("steps", steps, "an integer >= 0")
+    Refuses η past the stability bound :math:`\varepsilon_k < 2/N` (:func:`linkd.stability.deep_lr_limit`)."""
+    fn = "deep_gd_trajectory"
+    N, lam, c, s0 = _modes(fn, eigvals, coeffs_star, coeffs0, depth)
+    eta = _deep_lr(fn, lr, lam, c, N)
+    K = checks.integer(fn, "steps", steps, 0)
     dt = default_float()
-    out = _gd_scan(jnp.asarray(lam, dt), jnp.asarray(c, dt), jnp.asarray(s0 ** (1.0 / N), dt), N, float(lr), int(steps))
+    out = _gd_scan(jnp.asarray(lam, dt), jnp.asarray(c, dt), jnp.asarray(s0 ** (1.0 / N), dt), N, eta, K)
     return np.asarray(out, dtype=np.float64)
 
 
-def deep_modified_flow(eigvals, strengths, sigma0, depth, lr, steps) -> np.ndarray:
+def deep_modified_flow(eigvals, coeffs_star, coeffs0, lr, steps, *, depth) -> np.ndarray:
     r"""First-order modified equation for GD (§7.2): :math:`\tilde y = \tilde\sigma/c` after k steps solves
     :math:`g_N(\tilde y) - g_N(y_0) + \frac\varepsilon2\left[\frac{N-1}N\ln\frac{\tilde y}{y_0}
     + \ln\frac{1-\tilde y}{1-y_0}\right] = \varepsilon k`, error :math:`O(\varepsilon^2)` against exact GD
     (plain GF, :math:`g_N(\tilde y) - g_N(y_0) = \varepsilon k`, is :math:`O(\varepsilon)`).
     ``steps``: an int (k = 0..steps) or an array of step counts; returns σ̃, shape ``k.shape + (m,)``."""
-    N, lam, c, s0 = _modes(eigvals, strengths, sigma0, depth)
-    eps = deep_step_sizes(lam, c, N, lr)
-    k = np.arange(int(steps) + 1, dtype=np.float64) if np.ndim(steps) == 0 else _times(steps)
+    fn = "deep_modified_flow"
+    N, lam, c, s0 = _modes(fn, eigvals, coeffs_star, coeffs0, depth)
+    eta = _deep_lr(fn, lr, lam, c, N)
+    eps = stability.deep_mode_steps(eta, lam, c, N)
+    k = checks.host(checks.steps(fn, "steps", steps))
     y0 = np.broadcast_to(s0 / c, k.shape + c.shape)
     z0 = np.log(y0) - np.log1p(-y0)
     e = np.broadcast_to(eps, y0.shape)
-    guess = np.clip(_gf(lam, c, s0, N, float(lr) * k) / c, 1e-300, 1.0 - 1e-16)  # plain GF at t = ηk
+    guess = np.clip(_gf(lam, c, s0, N, eta * k) / c, 1e-300, 1.0 - 1e-16)  # plain GF at t = ηk
     zg = np.log(guess) - np.log1p(-guess)
     a = (N - 1.0) / N
 
@@ -423,68 +434,70 @@ def deep_modified_flow(eigvals, strengths, sigma0, depth, lr, steps) -> np.ndarr
 # ------------------------------------------------------------------------------------ distillation
 
 
-def deep_teacher_strengths(eigvals, strengths, T, *, teacher_depth: int = 1, sigma0=0.0, lr=None) -> np.ndarray:
-    r"""Teacher mode strengths :math:`a_k` after training time T (§7.3), teacher of depth M in the same
-    frame: GF (``lr=None``; M = 1 zero init gives :math:`c_k(1-e^{-\lambda_k T})`) or T GD steps
-    (``lr``; M = 1 gives :math:`c_k(1-(1-\eta\lambda_k)^T)`). M ≥ 2 needs 0 < σ₀ < c_k."""
-    M = _depth(teacher_depth)
+def deep_teacher_strengths(eigvals, coeffs_star, T, *, depth: int = 1, coeffs0=0.0, lr=None) -> np.ndarray:
+    r"""Teacher mode strengths :math:`a_k` after training time T (§7.3), teacher of depth M = ``depth``
+    on the targets ``coeffs_star`` (c) from ``coeffs0`` (σ₀): GF (``lr=None``; M = 1 zero init gives
+    :math:`c_k(1-e^{-\lambda_k T})`) or T GD steps (``lr``; M = 1 gives :math:`c_k(1-(1-\eta\lambda_k)^T)`).
+    M ≥ 2 needs 0 < σ₀ < c_k."""
+    fn = "deep_teacher_strengths"
+    M = _depth(fn, depth)
     if lr is None:
-        return deep_gf_trajectory(eigvals, strengths, sigma0, M, np.float64(T))
-    return deep_gd_trajectory(eigvals, strengths, sigma0, M, lr, int(T))[-1]
+        return deep_gf_trajectory(eigvals, coeffs_star, coeffs0, _times(fn, T, "T"), depth=M)
+    return deep_gd_trajectory(eigvals, coeffs_star, coeffs0, lr, checks.integer(fn, "T", T, 0), depth=M)[-1]
 
 
-def deep_distilled_trajectory(eigvals, teacher_strengths, sigma0, depth, times) -> np.ndarray:
-    r"""Depth-N student on the teacher's outputs :math:`\hat Y = XW_T^\top` (§7.3): the GF law with
-    :math:`c_k \to a_k`, :math:`g_N(\sigma^S_k/a_k) = g_N(\sigma_0/a_k) + \lambda_k a_k^{2-2/N}t`
-    (needs σ₀ < a_k)."""
-    return deep_gf_trajectory(eigvals, teacher_strengths, sigma0, depth, times)
+def deep_distilled_trajectory(eigvals, coeffs_star, coeffs0, times, *, depth) -> np.ndarray:
+    r"""Depth-N student on the teacher's outputs :math:`\hat Y = XW_T^\top` (§7.3): the GF law with the
+    teacher's strengths :math:`a_k` as ``coeffs_star``,
+    :math:`g_N(\sigma^S_k/a_k) = g_N(\sigma_0/a_k) + \lambda_k a_k^{2-2/N}t` (needs σ₀ < a_k)."""
+    fn = "deep_distilled_trajectory"
+    N, lam, a, s0 = _modes(fn, eigvals, coeffs_star, coeffs0, depth)
+    return _gf(lam, a, s0, N, _times(fn, times))
 
 
-def deep_time_dilation(Q, strengths, sigma0, depth) -> np.ndarray:
+def deep_time_dilation(Q, coeffs_star, coeffs0, *, depth) -> np.ndarray:
     r"""Time dilation :math:`R_k(N) = t_{1/2}^S/t_{1/2}^R` (§7.4b), half-times to half of each run's own
-    target (student on :math:`a = Qc`, reference on c, same init σ₀ and λ):
+    target (student on :math:`a = Qc`, reference on c = ``coeffs_star``, same init σ₀ = ``coeffs0`` and λ):
     :math:`R = Q^{-(2-2/N)}\,[g_N(\tfrac12) - g_N(\sigma_0/(Qc))]/[g_N(\tfrac12) - g_N(\sigma_0/c)]`.
     Needs 0 < Q ≤ 1 and σ₀ < Qc/2."""
-    N = _depth(depth)
-    q = np.asarray(Q, dtype=np.float64)
-    c = np.asarray(strengths, dtype=np.float64)
-    s0 = np.asarray(sigma0, dtype=np.float64)
+    fn = "deep_time_dilation"
+    N = _depth(fn, depth)
+    q, c, s0 = checks.host(Q), checks.host(coeffs_star), checks.host(coeffs0)
     if not np.all((q > 0) & (q <= 1)):
-        raise ConfigError("Q", _show(q), "0 < Q <= 1 (teacher progress a_k/c_k)")
+        raise checks.refuse(fn, "Q", q, "values in (0, 1] (teacher progress a_k/c_k)")
+    if not np.all(np.isfinite(c) & (c > 0)):
+        raise checks.refuse(fn, "coeffs_star", c, "finite values > 0")
     if not np.all((s0 > 0) & (s0 < 0.5 * q * c)):
-        raise ConfigError("sigma0", _show(s0), "0 < sigma0 < Q*c/2 (the init is below half of both targets)")
-    half = deep_g(0.5, N)
-    return q ** -(2.0 - 2.0 / N) * (half - deep_g(s0 / (q * c), N)) / (half - deep_g(s0 / c, N))
+        raise checks.refuse(fn, "coeffs0", s0, "values in (0, Q*coeffs_star/2) (the init is below half of both targets)")
+    half = deep_g(0.5, depth=N)
+    return q ** -(2.0 - 2.0 / N) * (half - deep_g(s0 / (q * c), depth=N)) / (half - deep_g(s0 / c, depth=N))
 
 
-class MatchedGap(NamedTuple):
-    r"""§7.4a: ``gap`` (…, m) = :math:`q_k^R(\tau^*) - q_k^S` (NaN where left out), ``tau_star`` (…),
-    ``valid`` (…) bool, ``excluded`` = number of left-out rows (ill-conditioned: 1 − q_ref^S < 1e-6,
-    or q_ref^S not past the init)."""
-
-    gap: np.ndarray
-    tau_star: np.ndarray
-    valid: np.ndarray
-    excluded: int
-
-
-def deep_matched_progress_gap(eigvals, strengths, sigma0, depth, q_student, *, ref: int = 0,
+def deep_matched_progress_gap(eigvals, coeffs_star, coeffs0, q_student, *, depth, ref: int = 0,
                               min_residual: float = ILL_CONDITIONED) -> MatchedGap:
-    r"""Matched-progress gap (§7.4a): the reference (depth N, trained on Y from σ₀) is run to the time
-    :math:`\tau^* = [g_N(q_{ref}^S) - g_N(\sigma_0/c_{ref})]/\kappa_{ref}` where its progress on mode
-    ``ref`` equals the student's; :math:`\mathrm{Gap}_k = q_k^R(\tau^*) - q_k^S`.
-    ``q_student`` (…, m): student progress σ_k^S/c_k (measured or from :func:`deep_distilled_trajectory`)."""
-    N, lam, c, s0 = _modes(eigvals, strengths, sigma0, depth)
-    q = np.asarray(q_student, dtype=np.float64)
+    r"""Matched-progress gap (§7.4a): the reference (depth N, trained on the targets ``coeffs_star`` from
+    σ₀ = ``coeffs0``) is run to the time :math:`\tau^* = [g_N(q_{ref}^S) - g_N(\sigma_0/c_{ref})]/\kappa_{ref}`
+    where its progress on mode ``ref`` equals the student's; :math:`\mathrm{Gap}_k = q_k^R(\tau^*) - q_k^S`.
+    ``q_student`` (…, m): student progress σ_k^S/c_k (measured or from :func:`deep_distilled_trajectory`).
+    One matched mode: ``gap`` (…, m), ``tau_star`` and ``excluded`` (…); rows are left out where
+    :math:`1 - q_{ref}^S <` ``min_residual`` (ill-conditioned) or :math:`q_{ref}^S` is not past the init."""
+    fn = "deep_matched_progress_gap"
+    N, lam, c, s0 = _modes(fn, eigvals, coeffs_star, coeffs0, depth)
+    q = checks.host(q_student)
     if q.shape[-1:] != c.shape:
-        raise ConfigError("q_student", f"shape {q.shape}", f"shape (..., {c.size}) (one progress per mode)")
+        raise checks.refuse(fn, "q_student", f"shape {q.shape}", f"shape (..., {c.size}) (one progress per mode)")
+    ref = checks.integer(fn, "ref", ref, 0)
+    if ref >= c.size:
+        raise checks.refuse(fn, "ref", ref, f"a mode index in [0, {c.size})")
+    mr = checks.scalar(fn, "min_residual", min_residual, strict=False)
     qr = q[..., ref]
     y0 = s0[ref] / c[ref]
-    valid = (1.0 - qr >= min_residual) & (qr > y0) & np.isfinite(qr)
+    valid = (1.0 - qr >= mr) & (qr > y0) & np.isfinite(qr)
     qs = np.where(valid, qr, 0.5 * (1.0 + y0))
-    gy = deep_g(np.array([y0]), N)[0] if N < 3 else float(_g_logit(np.array(math.log(y0) - math.log1p(-y0)), N))
-    gq = deep_g(qs, N) if N < 3 else _g_logit(np.log(qs) - np.log1p(-qs), N)
+    gy = float(_g_logit(np.array(math.log(y0) - math.log1p(-y0)), N)) if N >= 3 else deep_g(np.array([y0]), depth=N)[0]
+    gq = deep_g(qs, depth=N) if N < 3 else _g_logit(np.log(qs) - np.log1p(-qs), N)
     tau = (gq - gy) / (lam[ref] * c[ref] ** (2.0 - 2.0 / N))
     qR = _gf(lam, c, s0, N, np.maximum(tau, 0.0)) / c
     gap = np.where(valid[..., None], qR - q, np.nan)
-    return MatchedGap(gap, np.where(valid, tau, np.nan), valid, int(np.sum(~valid)))
+    reason = f"1 - q_ref^S < min_residual = {mr:g} (ill-conditioned matched time) or q_ref^S not past the init"
+    return MatchedGap(gap, np.where(valid, tau, np.nan), ~valid, reason)

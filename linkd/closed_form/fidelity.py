@@ -19,7 +19,9 @@ Directions with :math:`\lambda_k = 0` never move: :math:`a_k = b_k = e_k = 0` fo
   non-centred :math:`\Phi_2(h_a,h_b;\rho_\Sigma)+\Phi_2(-h_a,-h_b;\rho_\Sigma)`,
   :math:`h_a = m^\top a/\sqrt{a^\top Ma}`. The Euclidean angle is right only for :math:`\Sigma\propto I`.
 
-Everything is host numpy (float64); time arguments may be arrays (leading output axes).
+Everything is host numpy float64 (whatever jax's x64 flag says); the decays come from
+:mod:`linkd.closed_form.decay`. Time arguments may be arrays (leading output axes); the test
+distribution (``cov``, ``mean``) and the noise model are keyword-only.
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import special
+
+from linkd.closed_form import _checks as checks
+from linkd.closed_form.decay import _gd
 
 __all__ = [
     "FidelityCoeffs",
@@ -48,12 +53,30 @@ def _f64(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _decay(lam: np.ndarray, lr: float, t) -> np.ndarray:
-    r""":math:`\rho_k^t`, shape ``t.shape + (d,)``; 1 where :math:`\lambda_k = 0` (no motion)."""
-    t = _f64(t)
-    rho = 1.0 - float(lr) * lam
-    out = np.power(rho, t[..., None])
-    return np.where(lam > 0, out, 1.0)
+def _problem(fn: str, eigvals, coeffs_star, lr, T_teacher, t):
+    """Validated λ (d,), c* (d,) or (d, C), η > 0, T (None or times >= 0), t (times >= 0)."""
+    lam = checks.eigvals(fn, eigvals, xp=np)
+    cs = checks.coeffs(fn, "coeffs_star", coeffs_star, lam.shape[0], xp=np)
+    eta = checks.lr(fn, lr)
+    T = None if T_teacher is None else _f64(checks.times(fn, "T_teacher", T_teacher, xp=np))
+    if T is not None and T.ndim:
+        raise checks.refuse(fn, "T_teacher", T, "None or one teacher time >= 0 (a scalar)")
+    return lam, cs, eta, T, _f64(checks.times(fn, "t", t, xp=np))
+
+
+def _distribution(fn: str, basis, cov, mean, d: int):
+    """M = VᵀΣV and m = Vᵀμ for a basis (D, d), Σ (D, D) and μ (D,) or None."""
+    V = _f64(basis)
+    if V.ndim != 2 or V.shape[1] != d:
+        raise checks.refuse(fn, "basis", f"shape {V.shape}", f"a 2-d array (D, {d}) whose columns are the eigenvectors")
+    S = _f64(cov)
+    if S.shape != (V.shape[0], V.shape[0]) or not np.all(np.isfinite(S)):
+        raise checks.refuse(fn, "cov", f"shape {S.shape}", f"a finite covariance of shape ({V.shape[0]}, {V.shape[0]})")
+    if mean is not None and (_f64(mean).shape != (V.shape[0],) or not np.all(np.isfinite(_f64(mean)))):
+        raise checks.refuse(fn, "mean", f"shape {_f64(mean).shape}", f"None or a finite vector of shape ({V.shape[0]},)")
+    M = V.T @ S @ V
+    m = np.zeros(d) if mean is None else V.T @ _f64(mean)
+    return M, m
 
 
 class FidelityCoeffs(NamedTuple):
@@ -72,11 +95,14 @@ def fidelity_coeffs(eigvals, coeffs_star, lr, T_teacher, t) -> FidelityCoeffs:
     given :math:`w_*`, ``coeffs_star`` = :math:`V^\top w_*` in a full basis, whose logits :math:`Xw_*` are the
     targets); the student never moves along :math:`\lambda_k = 0`, so there :math:`e_k = -a_k`.
     ``coeffs_star`` (d,) or (d, C); ``t`` any shape (leading axes of ``b`` and ``e``)."""
-    lam = _f64(eigvals)
-    cs = _f64(coeffs_star)
-    F = np.ones_like(lam) if T_teacher is None else 1.0 - _decay(lam, lr, T_teacher)
+    lam, cs, eta, T, t = _problem("fidelity_coeffs", eigvals, coeffs_star, lr, T_teacher, t)
+    return _coeffs(lam, cs, eta, T, t)
+
+
+def _coeffs(lam, cs, eta, T, t) -> FidelityCoeffs:
+    F = np.ones_like(lam) if T is None else 1.0 - _gd(lam, eta, T, np)
     a = (F[:, None] * cs) if cs.ndim == 2 else F * cs
-    dec = _decay(lam, lr, t)
+    dec = _gd(lam, eta, t, np)
     if cs.ndim == 2:
         dec = dec[..., None]
     e = -dec * a
@@ -85,49 +111,58 @@ def fidelity_coeffs(eigvals, coeffs_star, lr, T_teacher, t) -> FidelityCoeffs:
 
 def train_disagreement(eigvals, coeffs_star, lr, T_teacher, t) -> np.ndarray:
     r""":math:`D_{train}(t) = \frac1n\|X(w_S - w_T)\|^2 = \sum_k \lambda_k e_k(t)^2` (summed over outputs)."""
-    lam = _f64(eigvals)
-    e = fidelity_coeffs(lam, coeffs_star, lr, T_teacher, t).e
-    e2 = np.sum(e * e, axis=-1) if _f64(coeffs_star).ndim == 2 else e * e  # multi-output: sum the columns
+    lam, cs, eta, T, t = _problem("train_disagreement", eigvals, coeffs_star, lr, T_teacher, t)
+    e = _coeffs(lam, cs, eta, T, t).e
+    e2 = np.sum(e * e, axis=-1) if cs.ndim == 2 else e * e  # multi-output: sum the columns
     return np.sum(lam * e2, axis=-1)
 
 
-def _M_m(basis, cov, mean):
-    V = _f64(basis)
-    M = V.T @ _f64(cov) @ V
-    m = np.zeros(V.shape[1]) if mean is None else V.T @ _f64(mean)
-    return M, m
-
-
-def test_disagreement(eigvals, basis, coeffs_star, lr, T_teacher, t, cov, mean=None) -> np.ndarray:
+def test_disagreement(eigvals, basis, coeffs_star, lr, T_teacher, t, *, cov, mean=None) -> np.ndarray:
     r""":math:`D_{test}(t) = E_x[(x^\top(w_S - w_T))^2] = e^\top Me + (m^\top e)^2`, :math:`x\sim N(\mu,\Sigma)`,
     :math:`M = V^\top\Sigma V`, :math:`m = V^\top\mu` (multi-output: summed over output columns)."""
-    M, m = _M_m(basis, cov, mean)
-    e = fidelity_coeffs(eigvals, coeffs_star, lr, T_teacher, t).e
-    if _f64(coeffs_star).ndim == 1:
+    fn = "test_disagreement"
+    lam, cs, eta, T, t = _problem(fn, eigvals, coeffs_star, lr, T_teacher, t)
+    M, m = _distribution(fn, basis, cov, mean, lam.shape[0])
+    e = _coeffs(lam, cs, eta, T, t).e
+    if cs.ndim == 1:
         e = e[..., None]  # (..., d, 1)
     quad = np.einsum("...kc,kl,...lc->...", e, M, e)
     lin = np.einsum("k,...kc->...c", m, e)
     return quad + np.sum(lin * lin, axis=-1)
 
 
-def expected_test_disagreement(eigvals, basis, beta, noise_std, n, lr, T_teacher, t, cov, mean=None) -> np.ndarray:
+def expected_test_disagreement(eigvals, basis, coeffs_star, lr, T_teacher, t, *, noise_std, n, cov,
+                               mean=None) -> np.ndarray:
     r"""Label-noise average :math:`E_\xi[D_{test}(t)]` for :math:`y = Xw_* + \xi`, :math:`\xi\sim N(0, s^2I_n)`,
     X fixed: :math:`\sum_{kl}(M + mm^\top)_{kl}f_kf_l(\beta_k\beta_l + \delta_{kl}s^2/(n\lambda_k))`,
-    :math:`f_k = -\rho_k^t(1-\rho_k^T)` (0 for :math:`\lambda_k = 0`), ``beta`` = :math:`V^\top w_*` (d,)."""
-    lam = _f64(eigvals)
-    M, m = _M_m(basis, cov, mean)
+    :math:`f_k = -\rho_k^t(1-\rho_k^T)` (0 for :math:`\lambda_k = 0`); ``coeffs_star`` = the noise-free
+    target coordinates :math:`\beta = V^\top w_*` (d,), ``noise_std`` = s, ``n`` = the number of rows of X."""
+    fn = "expected_test_disagreement"
+    lam, beta, eta, T, t = _problem(fn, eigvals, coeffs_star, lr, T_teacher, t)
+    if beta.ndim != 1:
+        raise checks.refuse(fn, "coeffs_star", f"shape {beta.shape}", f"a vector of shape ({lam.shape[0]},)")
+    s = checks.scalar(fn, "noise_std", noise_std, strict=False)
+    n = checks.integer(fn, "n", n, 1)
+    M, m = _distribution(fn, basis, cov, mean, lam.shape[0])
     Q = M + np.outer(m, m)
     pos = lam > 0
-    f = fidelity_coeffs(lam, pos.astype(np.float64), lr, T_teacher, t).e  # −ρ^t(1−ρ^T) on λ > 0
-    b = _f64(beta) * pos
-    var = np.where(pos, float(noise_std) ** 2 / (int(n) * np.where(pos, lam, 1.0)), 0.0)
+    f = _coeffs(lam, pos.astype(np.float64), eta, T, t).e  # −ρ^t(1−ρ^T) on λ > 0
+    b = beta * pos
+    var = np.where(pos, s ** 2 / (n * np.where(pos, lam, 1.0)), 0.0)
     fb = f * b
     return np.einsum("...k,kl,...l->...", fb, Q, fb) + np.sum(f * f * (np.diag(Q) * var), axis=-1)
 
 
+def _correlation(fn: str, rho) -> np.ndarray:
+    r = _f64(rho)
+    if not np.all(np.abs(r) <= 1.0 + 1e-12):  # NaN fails too
+        raise checks.refuse(fn, "rho", r, "correlations in [-1, 1]")
+    return np.clip(r, -1.0, 1.0)
+
+
 def sheppard_agreement(rho) -> np.ndarray:
     r"""Centred Gaussian sign agreement :math:`1 - \arccos(\rho)/\pi` (Sheppard)."""
-    return 1.0 - np.arccos(np.clip(_f64(rho), -1.0, 1.0)) / np.pi
+    return 1.0 - np.arccos(_correlation("sheppard_agreement", rho)) / np.pi
 
 
 def bivariate_normal_cdf(h, k, rho) -> np.ndarray:
@@ -136,8 +171,12 @@ def bivariate_normal_cdf(h, k, rho) -> np.ndarray:
     Plackett's identity :math:`\Phi_2 = \Phi(h)\Phi(k) + \int_0^\rho\varphi_2(h,k;r)\,dr`, with
     :math:`r = \sin\theta` (smooth integrand) and 96-point Gauss–Legendre quadrature: exact to
     float64 round-off (tested against ``scipy.stats.multivariate_normal``). Broadcasts."""
-    h, k, rho = np.broadcast_arrays(_f64(h), _f64(k), _f64(rho))
-    top = np.arcsin(np.clip(rho, -1.0, 1.0))
+    rho = _correlation("bivariate_normal_cdf", rho)
+    try:
+        h, k, rho = np.broadcast_arrays(_f64(h), _f64(k), rho)
+    except ValueError:
+        raise checks.refuse("bivariate_normal_cdf", "k", f"shape {np.shape(k)}", f"a shape broadcastable with h {np.shape(h)}") from None
+    top = np.arcsin(rho)
     th = 0.5 * top[..., None] * (_GL_NODES + 1.0)
     s, c = np.sin(th), np.cos(th)
     hh, kk = h[..., None], k[..., None]
@@ -151,42 +190,64 @@ def _sqrt_psd(M: np.ndarray) -> np.ndarray:
     return (Q * np.sqrt(np.clip(w, 0.0, None))) @ Q.T
 
 
+def _pair(fn: str, a, b, M):
+    """Validated a, b (..., d) and a metric M (d, d)."""
+    a, b, M = _f64(a), _f64(b), _f64(M)
+    if M.ndim != 2 or M.shape[0] != M.shape[1] or not np.all(np.isfinite(M)):
+        raise checks.refuse(fn, "M", f"shape {M.shape}", "a finite square matrix (d, d)")
+    for name, v in (("a", a), ("b", b)):
+        if v.ndim < 1 or v.shape[-1] != M.shape[0]:
+            raise checks.refuse(fn, name, f"shape {v.shape}", f"an array of shape (..., {M.shape[0]})")
+    return a, b, M
+
+
 def sigma_angle(a, b, M) -> np.ndarray:
     r"""Angle between a and b in the M-metric, :math:`\arccos(a^\top Mb/\sqrt{a^\top Ma\,b^\top Mb})`, computed
     stably as :math:`2\,\mathrm{atan2}(\|\hat a-\hat b\|, \|\hat a+\hat b\|)` on the whitened unit vectors
     :math:`\hat a = M^{1/2}a/\|M^{1/2}a\|` (no arccos round-off near 0)."""
-    R = _sqrt_psd(_f64(M))
-    A, B = _f64(a) @ R, _f64(b) @ R
+    a, b, M = _pair("sigma_angle", a, b, M)
+    return _angle(a, b, M)
+
+
+def _angle(a, b, M) -> np.ndarray:
+    R = _sqrt_psd(M)
+    A, B = a @ R, b @ R
     A = A / np.linalg.norm(A, axis=-1, keepdims=True)
     B = B / np.linalg.norm(B, axis=-1, keepdims=True)
     return 2.0 * np.arctan2(np.linalg.norm(A - B, axis=-1), np.linalg.norm(A + B, axis=-1))
 
 
-def sign_agreement(a, b, M, m=None) -> np.ndarray:
+def sign_agreement(a, b, M, *, mean=None) -> np.ndarray:
     r""":math:`P(\mathrm{sign}(a^\top z) = \mathrm{sign}(b^\top z))` for :math:`z\sim N(m, M)`.
 
-    ``a``, ``b`` (..., d) coordinates in the basis where the input has covariance ``M`` and mean ``m``.
-    Centred (``m`` None or 0): Sheppard :math:`1-\theta_\Sigma/\pi` (:func:`sigma_angle`); otherwise
-    :math:`\Phi_2(h_a,h_b;\rho)+\Phi_2(-h_a,-h_b;\rho)`, :math:`\rho = \cos\theta_\Sigma`."""
-    a, b, M = _f64(a), _f64(b), _f64(M)
-    theta = sigma_angle(a, b, M)
-    if m is None or not np.any(_f64(m)):
+    ``a``, ``b`` (..., d) coordinates in the basis where the input has covariance ``M`` and mean
+    ``mean`` (m). Centred (``mean`` None or 0): Sheppard :math:`1-\theta_\Sigma/\pi` (:func:`sigma_angle`);
+    otherwise :math:`\Phi_2(h_a,h_b;\rho)+\Phi_2(-h_a,-h_b;\rho)`, :math:`\rho = \cos\theta_\Sigma`."""
+    a, b, M = _pair("sign_agreement", a, b, M)
+    theta = _angle(a, b, M)
+    if mean is None or not np.any(_f64(mean)):
         return 1.0 - theta / np.pi
-    m = _f64(m)
+    m = _f64(mean)
+    if m.shape != (M.shape[0],):
+        raise checks.refuse("sign_agreement", "mean", f"shape {m.shape}", f"None or a vector of shape ({M.shape[0]},)")
     aMa = np.einsum("...k,kl,...l->...", a, M, a)
     bMb = np.einsum("...k,kl,...l->...", b, M, b)
     ha, hb = (a @ m) / np.sqrt(aMa), (b @ m) / np.sqrt(bMb)
-    rho = np.cos(theta)
+    rho = np.clip(np.cos(theta), -1.0, 1.0)
     # P(a·z > 0, b·z > 0) = Φ2(h_a, h_b; ρ); the complementary quadrant Φ2(−h_a, −h_b; ρ)
     return bivariate_normal_cdf(ha, hb, rho) + bivariate_normal_cdf(-ha, -hb, rho)
 
 
-def sign_agreement_curve(eigvals, basis, coeffs_star, lr, T_teacher, t, cov, mean=None) -> np.ndarray:
+def sign_agreement_curve(eigvals, basis, coeffs_star, lr, T_teacher, t, *, cov, mean=None) -> np.ndarray:
     r"""Teacher–student test sign agreement against student steps t (binary, scalar output):
     :func:`sign_agreement` of :math:`a` and :math:`b(t)` with :math:`M = V^\top\Sigma V`, :math:`m = V^\top\mu`.
     A student still at 0 (t = 0) has no sign: its agreement is returned as NaN."""
-    M, m = _M_m(basis, cov, mean)
-    fc = fidelity_coeffs(eigvals, coeffs_star, lr, T_teacher, t)
+    fn = "sign_agreement_curve"
+    lam, cs, eta, T, t = _problem(fn, eigvals, coeffs_star, lr, T_teacher, t)
+    if cs.ndim != 1:
+        raise checks.refuse(fn, "coeffs_star", f"shape {cs.shape}", f"a vector of shape ({lam.shape[0]},) (binary)")
+    M, m = _distribution(fn, basis, cov, mean, lam.shape[0])
+    fc = _coeffs(lam, cs, eta, T, t)
     a = np.broadcast_to(fc.a, fc.b.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sign_agreement(a, fc.b, M, None if mean is None else m)
+        return sign_agreement(a, fc.b, M, mean=None if mean is None else m)

@@ -36,17 +36,17 @@ __all__ = [
 ]
 
 
-def _as_2d(X, name: str = "X") -> Array:
+def _as_2d(X, fn: str, name: str = "X") -> Array:
     X = jnp.asarray(X)
     if X.ndim != 2:
-        raise InputError(f"phuong_lampert: {name} must be a 2-D array (n, d); got shape {X.shape}")
+        raise InputError(f"{fn}: {name} must be a 2-D array (n, d); got shape {X.shape}")
     return X
 
 
-def _check_vec(w, d: int, name: str) -> Array:
+def _check_vec(w, d: int, name: str, fn: str) -> Array:
     w = jnp.asarray(w)
     if w.ndim not in (1, 2) or w.shape[0] != d:
-        raise InputError(f"phuong_lampert: {name} must have shape (d,) or (d, C) with d = {d}; got shape {w.shape}")
+        raise InputError(f"{fn}: {name} must have shape (d,) or (d, C) with d = {d}; got shape {w.shape}")
     return w
 
 
@@ -57,13 +57,13 @@ def pl_limit(X: Array, w_star: Array, w0: Array | None = None) -> Array:
     :math:`w_0 = 0`, giving :math:`\hat w = Pw_*`; if rank X = d, :math:`\hat w = w_*` for every
     :math:`w_0`. ``w_star``/``w0`` of shape (d,) or (d, C) (one column per output).
     """
-    X = _as_2d(X)
+    X = _as_2d(X, "pl_limit")
     d = X.shape[1]
-    w_star = _check_vec(w_star, d, "w_star")
+    w_star = _check_vec(w_star, d, "w_star", "pl_limit")
     P = projector(X)
     if w0 is None:
         return P @ w_star
-    w0 = _check_vec(w0, d, "w0")
+    w0 = _check_vec(w0, d, "w0", "pl_limit")
     if w0.shape != w_star.shape:
         raise InputError(f"pl_limit: w0 must have the shape of w_star {w_star.shape}; got {w0.shape}")
     return P @ w_star + (w0 - P @ w0)
@@ -71,8 +71,8 @@ def pl_limit(X: Array, w_star: Array, w0: Array | None = None) -> Array:
 
 def pl_orthogonal_part(X: Array, w: Array) -> Array:
     r"""The part of ``w`` outside the data span, :math:`(I-P)w` (frozen under soft-CE training)."""
-    X = _as_2d(X)
-    w = _check_vec(w, X.shape[1], "w")
+    X = _as_2d(X, "pl_orthogonal_part")
+    w = _check_vec(w, X.shape[1], "w", "pl_orthogonal_part")
     return w - projector(X) @ w
 
 
@@ -83,7 +83,7 @@ def pl_deep_invariant(W1_0: Array, X: Array) -> Array:
     (W_N\cdots W_2)^\top\nabla L(w)^\top` has rows in the row space of X, so
     :math:`W_1(t)(I-P) = W_1(0)(I-P)` for all t (docs/theory.md §1.3). Shape (d_1, d).
     """
-    X = _as_2d(X)
+    X = _as_2d(X, "pl_deep_invariant")
     W1_0 = jnp.asarray(W1_0)
     if W1_0.ndim != 2 or W1_0.shape[1] != X.shape[1]:
         raise InputError(f"pl_deep_invariant: W1_0 must have shape (d_1, d) with d = {X.shape[1]}; got shape {W1_0.shape}")
@@ -94,7 +94,7 @@ def pl_deep_head(params: DeepLinear) -> Array:
     r"""The product of the upper layers :math:`W_N\cdots W_2` (shape (d_out, d_1))."""
     if not isinstance(params, DeepLinear) or len(params.layers) < 2:
         raise InputError(f"pl_deep_head: params must be a DeepLinear with at least 2 layers; got {type(params).__name__} with {len(getattr(params, 'layers', ()))} layers")
-    M = params.layers[1]
+    M = jnp.asarray(params.layers[1])
     for W in params.layers[2:]:
         M = W @ M
     return M
@@ -109,9 +109,9 @@ def pl_deep_limit(X: Array, w_star: Array, W1_0: Array, head: Array) -> Array:
     Only the orthogonal part depends on the trajectory (through ``head``); it is exactly zero when
     rank X = d and scales with the init of :math:`W_1` (docs/theory.md §1.3).
     """
-    X = _as_2d(X)
+    X = _as_2d(X, "pl_deep_limit")
     d = X.shape[1]
-    w_star = _check_vec(w_star, d, "w_star")
+    w_star = _check_vec(w_star, d, "w_star", "pl_deep_limit")
     frozen = pl_deep_invariant(W1_0, X)  # (d_1, d)
     head = jnp.asarray(head)
     if head.ndim == 1:

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 from scipy.optimize import brentq
 
+from linkd.closed_form import _checks as checks
 from linkd.errors import InputError
 
 Array = jnp.ndarray
@@ -77,23 +79,23 @@ class CollapseBounds(NamedTuple):
     upper: float
 
 
-def _check_gram(G) -> Array:
+def _check_gram(G, fn: str) -> Array:
     G = jnp.asarray(G)
     if G.ndim != 2 or G.shape[0] != G.shape[1]:
-        raise InputError(f"self_distill: G must be a square (K, K) Gram matrix; got shape {G.shape}")
+        raise InputError(f"{fn}: G must be a square (K, K) Gram matrix; got shape {G.shape}")
     return G
 
 
-def _check_y(y, K: int) -> Array:
+def _check_y(y, K: int, fn: str, name: str = "y") -> Array:
     y = jnp.asarray(y)
     if y.shape != (K,):
-        raise InputError(f"self_distill: y must have shape (K,) = ({K},); got shape {y.shape}")
+        raise InputError(f"{fn}: {name} must have shape (K,) = ({K},); got shape {y.shape}")
     return y
 
 
-def _check_rounds(rounds) -> int:
+def _check_rounds(rounds, fn: str) -> int:
     if not isinstance(rounds, (int, np.integer)) or isinstance(rounds, bool) or rounds < 0:
-        raise InputError(f"self_distill: rounds must be an integer >= 0; got {rounds!r}")
+        raise InputError(f"{fn}: rounds must be an integer >= 0; got {rounds!r}")
     return int(rounds)
 
 
@@ -117,10 +119,10 @@ def ridge_self_distill(G: Array, y: Array, lam: float | Array, rounds: int) -> S
     Pure jax (jit with ``rounds`` static). For a linear model with features X, :math:`G = XX^\top/n`
     and the ridge weight is :math:`(X^\top X + n\lambda I)^{-1}X^\top y`.
     """
-    G = _check_gram(G)
+    G = _check_gram(G, "ridge_self_distill")
     K = G.shape[0]
-    y = _check_y(y, K)
-    rounds = _check_rounds(rounds)
+    y = _check_y(y, K, "ridge_self_distill")
+    rounds = _check_rounds(rounds, "ridge_self_distill")
     lam = jnp.asarray(lam, dtype=G.dtype)
     if lam.ndim == 0:
         lam = jnp.full((rounds,), lam)
@@ -132,12 +134,19 @@ def ridge_self_distill(G: Array, y: Array, lam: float | Array, rounds: int) -> S
         bad = False
     if bad:
         raise InputError(f"ridge_self_distill: lam must be >= 0; got {lam}")
+    ys, lams, B, d, V = _ridge_rounds(G, y, lam)
+    return SelfDistillResult(ys, lams, B, d, V, -1)
+
+
+@jax.jit
+def _ridge_rounds(G: Array, y: Array, lam: Array):
+    """(y_0..y_R, λ_t, B_t, d, V) of the Born-again ridge rounds, one compiled program."""
     d, V = _eigh_desc(G)
     A = _ratio(d[None, :], lam[:, None])  # (R, K) per-round factor
     B = jnp.cumprod(A, axis=0)
     z0 = V.T @ y
     ys = jnp.concatenate([y[None, :], (B * z0[None, :]) @ V.T], axis=0)
-    return SelfDistillResult(ys, lam, B, d, V, -1)
+    return ys, lam, B, d, V
 
 
 def _h(c: float, z2: np.ndarray, d: np.ndarray, eps: float) -> float:
@@ -156,10 +165,9 @@ def solve_round_c(eigvals, z, eps: float) -> float:
     leaves a residual above ε (the part of y in the null space of G has mean square ≥ ε; the
     round then interpolates y on the range of G).
     """
-    d = np.asarray(eigvals, dtype=np.float64)
-    z2 = np.asarray(z, dtype=np.float64) ** 2
-    if not eps > 0:
-        raise InputError(f"self_distill: eps must be > 0; got {eps!r}")
+    d = checks.eigvals("solve_round_c", eigvals, xp=np)
+    z2 = checks.coeffs("solve_round_c", "z", z, d.shape[0], xp=np, ndim=(1,)) ** 2
+    eps = checks.scalar("solve_round_c", "eps", eps)
     if np.mean(z2) <= eps:
         return float("inf")
     if _h(0.0, z2, d, eps) >= 0.0:
@@ -193,10 +201,10 @@ def self_distill_rounds(
     """
     if (eps is None) == (lam is None):
         raise InputError(f"self_distill_rounds: eps/lam must be exactly one of eps (> 0, constraint mode) or lam (>= 0, fixed ridge mode); got eps={eps!r}, lam={lam!r}")
-    G = _check_gram(G)
+    G = _check_gram(G, "self_distill_rounds")
     K = G.shape[0]
-    y = _check_y(y, K)
-    rounds = _check_rounds(rounds)
+    y = _check_y(y, K, "self_distill_rounds")
+    rounds = _check_rounds(rounds, "self_distill_rounds")
     if lam is not None:
         return ridge_self_distill(G, y, lam, rounds)
     assert eps is not None  # exactly one of eps / lam, checked above
@@ -247,7 +255,7 @@ def collapse_round_bounds(y0: ArrayLike, K: int, eps: float) -> CollapseBounds:
         raise InputError(f"collapse_round_bounds: K must be an integer >= 1; got {K!r}")
     eps = float(eps)
     if not eps > 0:
-        raise InputError(f"self_distill: eps must be > 0; got {eps!r}")
+        raise InputError(f"collapse_round_bounds: eps must be > 0; got {eps!r}")
     y0 = np.asarray(y0, dtype=np.float64)
     if y0.ndim == 0:
         norm = float(y0)
@@ -267,12 +275,14 @@ def kernel_predict(g_test: Array, G: Array, y_prev: Array, c: float | Array) -> 
     ``g_test`` (m, K) holds :math:`g_x[k] = \tfrac1K g(x, x_k)` (the same scaling as G). ``c = inf``
     gives f ≡ 0 (collapse); c + d_k = 0 directions are dropped (pseudo-inverse). Pure jax.
     """
-    G = _check_gram(G)
+    G = _check_gram(G, "kernel_predict")
     K = G.shape[0]
     g_test = jnp.asarray(g_test)
     if g_test.ndim != 2 or g_test.shape[1] != K:
         raise InputError(f"kernel_predict: g_test must have shape (m, K) with K = {K}; got {g_test.shape}")
-    y_prev = _check_y(y_prev, K)
+    y_prev = _check_y(y_prev, K, "kernel_predict", "y_prev")
+    if not checks.traced(c) and not bool(np.all(np.asarray(c) >= 0)):  # NaN fails too
+        raise checks.refuse("kernel_predict", "c", c, "a regularisation c >= 0 (inf: collapse, f = 0)")
     d, V = _eigh_desc(G)
     c = jnp.asarray(c, dtype=G.dtype)
     s = c + d
@@ -286,6 +296,9 @@ def self_distill_predict(g_test: Array, result: SelfDistillResult) -> Array:
     Uses the eigenpairs stored in ``result``; rounds at/after collapse (c = inf) give 0.
     With ``g_test = G`` this returns ``result.y[1:]``.
     """
+    if not isinstance(result, SelfDistillResult):
+        raise checks.refuse("self_distill_predict", "result", type(result).__name__,
+                            "a SelfDistillResult (from self_distill_rounds or ridge_self_distill)")
     V, d = result.basis, result.eigvals
     g_test = jnp.asarray(g_test)
     if g_test.ndim != 2 or g_test.shape[1] != d.shape[0]:
@@ -309,5 +322,10 @@ def rbf_gram(x1: ArrayLike, x2: ArrayLike, lengthscale: float) -> Array:
         raise InputError(f"rbf_gram: x1, x2 must have shapes (n1,) / (n1, p) and (n2,) / (n2, p); got {a.shape}, {b.shape}")
     if not lengthscale > 0:
         raise InputError(f"rbf_gram: lengthscale must be > 0; got {lengthscale!r}")
+    return _rbf(a, b, lengthscale)
+
+
+@jax.jit
+def _rbf(a: Array, b: Array, lengthscale) -> Array:
     diff = a[:, None, :] - b[None, :, :]
     return jnp.exp(-jnp.sum(diff * diff, axis=-1) / (2.0 * lengthscale * lengthscale))

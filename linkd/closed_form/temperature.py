@@ -18,23 +18,27 @@ Teacher :math:`W_T \in \mathbb{R}^{d\times C}`, student :math:`Z = XW`,
 * Binary soft-CE at temperature τ is MSE-GD on the logit with step η/4 up to :math:`O(\tau^{-2})`
   (:func:`binary_logit_limit`).
 
-Times follow :mod:`linkd.closed_form.gd`: filters and decays take a time ``t`` (a scalar gives
-shape (d,)); trajectories, corrections and predictions take ``steps`` (an int means 0..steps, an
-array is used as is). GD times are integer steps; gradient flow (``gf_*``) uses continuous times
-``t = η·steps``. Time axes lead the output, then (d,) or (d, C).
+Names follow the closed-form conventions: the teacher's coordinates :math:`\gamma^T = V^\top W_T` are
+``coeffs_star``, the initial ones :math:`V^\top W_0` are ``coeffs0``; ``num_classes`` (C) and ``tau``
+are keyword-only. Times follow :mod:`linkd.closed_form.gd`: filters and decays take a time ``t`` (a
+scalar gives shape (d,)); trajectories, corrections and predictions take ``steps`` (an int means
+0..steps, an array is used as is). GD times are integer steps; gradient flow (``gf_*``) uses
+continuous times ``t = η·steps``. Time axes lead the output, then (d,) or (d, C).
 """
 from __future__ import annotations
 
 import functools
-import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+from jax.typing import ArrayLike
 
+from linkd import stability
+from linkd.closed_form import _checks as checks
 from linkd.closed_form import gd
-from linkd.errors import ConfigError
+from linkd.closed_form.decay import _gd_jax, _gf_jax, _signed_power
+from linkd.closed_form.matched import MatchedGap
 
 Array = jnp.ndarray
 
@@ -50,7 +54,6 @@ __all__ = [
     "gf_tempered_filter",
     "gf_tempered_trajectory",
     "kd_gradient",
-    "matched_progress_gap",
     "progress_prediction",
     "s_kernel",
     "temperature_lr",
@@ -75,77 +78,108 @@ class TemperatureLR(NamedTuple):
     monotone: float
 
 
-def _classes(num_classes) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise ConfigError("num_classes", num_classes, "an integer C >= 2", "not a number of classes")
-    return int(num_classes)
+def _classes(fn: str, num_classes) -> int:
+    return checks.integer(fn, "num_classes", num_classes, 2)
 
 
-def _tau(tau) -> float:
-    t = float(tau)
-    if not (math.isfinite(t) and t > 0):
-        raise ConfigError("tau", tau, "a finite temperature tau > 0")
-    return t
+def _tau(fn: str, tau) -> float:
+    return checks.scalar(fn, "tau", tau)
 
 
-def _lam_max(eigvals) -> float:
-    lam_max = float(jnp.max(jnp.asarray(eigvals)))
+def _lam_max(fn: str, eigvals) -> float:
+    lam_max = float(jnp.max(checks.eigvals(fn, eigvals)))
     if not lam_max > 0:
-        raise ConfigError("eigvals", lam_max, "a largest eigenvalue > 0", "no positive eigenvalue")
+        raise checks.refuse(fn, "eigvals", eigvals, "eigenvalues >= 0 with a largest one > 0")
     return lam_max
 
 
 def temperature_lr(eigvals: Array, num_classes: int) -> TemperatureLR:
     r""":math:`\eta < 4/\lambda_\max` (descent at every τ) and :math:`\eta \le C/\lambda_\max` (monotone filters)."""
-    lam_max = _lam_max(eigvals)
-    return TemperatureLR(4.0 / lam_max, _classes(num_classes) / lam_max)
+    lam_max = _lam_max("temperature_lr", eigvals)
+    return TemperatureLR(stability.tempered_descent(lam_max), stability.tempered_monotone(lam_max, _classes("temperature_lr", num_classes)))
 
 
-def _lr(lr, eigvals) -> float:
+def _lr(fn: str, lr, eigvals) -> float:
     """Refuse η outside (0, 4/λ_max): the descent bound of docs/theory.md §8."""
-    limit = 4.0 / _lam_max(eigvals)
-    if not (0.0 < float(lr) < limit):
-        raise ConfigError("lr", float(lr), f"0 < lr < 4/lambda_max = {limit:.6g}",
-                          "past the descent bound of the tempered softmax loss")
-    return float(lr)
+    return checks.lr(fn, lr, below=stability.tempered_descent(_lam_max(fn, eigvals)),
+                     why=" (the descent bound 4/lambda_max of the tempered loss)")
+
+
+def _spectrum_and_teacher(fn: str, eigvals, coeffs_star, coeffs0=None):
+    """Validated λ (d,), γ^T (d, C) and γ(0) (d, C) (zeros when ``coeffs0`` is None)."""
+    lam = checks.eigvals(fn, eigvals)
+    cs = checks.coeffs(fn, "coeffs_star", coeffs_star, lam.shape[0], ndim=(2,))
+    c0 = jnp.zeros_like(cs) if coeffs0 is None else checks.coeffs(fn, "coeffs0", coeffs0, lam.shape[0], ndim=(2,))
+    if c0.shape != cs.shape:
+        raise checks.refuse(fn, "coeffs0", f"shape {tuple(c0.shape)}", f"the shape of coeffs_star {tuple(cs.shape)}")
+    return lam, cs, c0
+
+
+def _third(fn: str, M3, d: int) -> Array:
+    """The third moment M3 of shape (d, d, d)."""
+    if jnp.shape(M3) != (d, d, d):
+        raise checks.refuse(fn, "M3", f"shape {tuple(jnp.shape(M3))}", f"an array of shape ({d}, {d}, {d})")
+    return checks.coeffs(fn, "M3", M3, d, ndim=(3,))
 
 
 # ------------------------------------------------------------------------------------ helpers
 
 
+def _classes_axis(fn: str, name: str, W) -> Array:
+    W = checks.floats(W)
+    if W.ndim < 1:
+        raise checks.refuse(fn, name, W, "an array whose last axis runs over the classes")
+    return W
+
+
 def centre_classes(W: Array) -> Array:
     r"""Class-centred :math:`WJ`, :math:`J = I_C - 11^\top/C` (the last axis is the class axis)."""
-    W = jnp.asarray(W)
+    W = _classes_axis("centre_classes", "W", W)
     return W - jnp.mean(W, axis=-1, keepdims=True)
 
 
 def class_sum(W: Array) -> Array:
     r""":math:`W 1_C` (last axis summed). Exact GD invariant of :math:`L_\tau`: :math:`W_s 1_C = W_0 1_C`,
     since every row of :math:`\mathrm{softmax}(Z/\tau) - \mathrm{softmax}(Z_T/\tau)` sums to 0."""
-    return jnp.sum(jnp.asarray(W), axis=-1)
+    return jnp.sum(_classes_axis("class_sum", "W", W), axis=-1)
 
 
-def kd_gradient(X: Array, W: Array, W_teacher: Array, tau) -> Array:
+def _design(fn: str, X) -> Array:
+    X = checks.floats(X)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise checks.refuse(fn, "X", f"shape {tuple(X.shape)}", "a 2-d array (n, d), n >= 1")
+    return X
+
+
+def kd_gradient(X: Array, W: Array, W_teacher: Array, *, tau) -> Array:
     r"""Exact gradient
     :math:`\nabla_W L_\tau = \frac{\tau}{n}X^\top[\mathrm{softmax}(XW/\tau) - \mathrm{softmax}(XW_T/\tau)]`
     of the τ²-scaled tempered loss (mean over examples, sum over classes), shape (d, C)."""
-    tau = _tau(tau)
-    X = jnp.asarray(X)
-    P = jax.nn.softmax(X @ jnp.asarray(W) / tau, axis=-1) - jax.nn.softmax(X @ jnp.asarray(W_teacher) / tau, axis=-1)
+    fn = "kd_gradient"
+    tau = _tau(fn, tau)
+    X = _design(fn, X)
+    W = checks.coeffs(fn, "W", W, X.shape[1], ndim=(2,))
+    WT = checks.coeffs(fn, "W_teacher", W_teacher, X.shape[1], ndim=(2,))
+    if WT.shape != W.shape:
+        raise checks.refuse(fn, "W_teacher", f"shape {tuple(WT.shape)}", f"the shape of W {tuple(W.shape)}")
+    return _kd_gradient(X, W, WT, tau)
+
+
+@jax.jit
+def _kd_gradient(X: Array, W: Array, WT: Array, tau) -> Array:
+    P = jax.nn.softmax(X @ W / tau, axis=-1) - jax.nn.softmax(X @ WT / tau, axis=-1)
     return tau / X.shape[0] * (X.T @ P)
 
 
 def third_moment(X: Array, basis: Array) -> Array:
     r""":math:`M_3[a,b,c] = \frac1n\sum_i (x_i\cdot v_a)(x_i\cdot v_b)(x_i\cdot v_c)`, shape (m, m, m) for a
     basis (d, m). It vanishes for data symmetric under :math:`x \to -x`."""
-    P = jnp.asarray(X) @ jnp.asarray(basis)
+    X = _design("third_moment", X)
+    V = checks.floats(basis)
+    if V.ndim != 2 or V.shape[0] != X.shape[1]:
+        raise checks.refuse("third_moment", "basis", f"shape {tuple(V.shape)}", f"a 2-d array ({X.shape[1]}, m)")
+    P = X @ V
     return jnp.einsum("ia,ib,ic->abc", P, P, P) / P.shape[0]
-
-
-def _spow(base: Array, s: Array) -> Array:
-    """Integer power base**s of a possibly negative base (s float-valued integers, same shape)."""
-    mag = jnp.abs(base) ** s
-    return jnp.where((base < 0) & (jnp.mod(s, 2.0) == 1.0), -mag, mag)
 
 
 def s_kernel(rho: Array, mu: Array, s: Array) -> Array:
@@ -157,9 +191,12 @@ def s_kernel(rho: Array, mu: Array, s: Array) -> Array:
     :math:`S = h^{s-1}\,\mathrm{expm1}(s\,\mathrm{log1p}(x))/x`, h = max(|ρ|,|μ|), x = min/max − 1,
     times :math:`(-1)^{s-1}` when both are negative; opposite signs use the direct quotient (no
     cancellation in :math:`\rho - \mu`)."""
-    rho, mu = jnp.asarray(rho), jnp.asarray(mu)
-    s = jnp.asarray(s)
-    s = s.astype(rho.dtype) if jnp.issubdtype(s.dtype, jnp.integer) else s
+    return _s_kernel(checks.floats(rho), checks.floats(mu), checks.times("s_kernel", "s", s))
+
+
+@jax.jit
+def _s_kernel(rho: Array, mu: Array, s: Array) -> Array:
+    s = s.astype(rho.dtype)
     a, b = jnp.abs(rho), jnp.abs(mu)
     hi, lo = jnp.maximum(a, b), jnp.minimum(a, b)
     x = (lo - hi) / jnp.where(hi > 0, hi, 1.0)  # in [-1, 0]
@@ -170,18 +207,22 @@ def s_kernel(rho: Array, mu: Array, s: Array) -> Array:
     same = jnp.where(neg & (jnp.mod(s_pos, 2.0) == 0.0), -same, same)  # (-1)^(s-1)
     opposite = (rho * mu) < 0
     den = jnp.where(opposite, rho - mu, 1.0)
-    direct = (_spow(rho, s_pos) - _spow(mu, s_pos)) / den
+    direct = (_signed_power(rho, s_pos) - _signed_power(mu, s_pos)) / den
     return jnp.where(s > 0, jnp.where(opposite, direct, same), 0.0)
 
 
-def e_kernel(lam: Array, m: Array, t: Array, num_classes: int) -> Array:
+def e_kernel(lam: Array, m: Array, t: Array, *, num_classes: int) -> Array:
     r"""Gradient-flow kernel :math:`E(\lambda, m; t) = C(e^{-mt/C} - e^{-\lambda t/C})/(\lambda - m)`
     (:math:`t e^{-\lambda t/C}` at :math:`\lambda = m`), computed as
     :math:`C e^{-\ell t/C}(-\mathrm{expm1}(-\delta t/C))/\delta`, ℓ = min, δ = |λ − m|.
     Elementwise over arrays of equal rank; the GF limit of :math:`\eta\,S(\rho_\lambda, \mu; t/\eta)`."""
-    C = float(_classes(num_classes))
-    lam, m, t = jnp.asarray(lam), jnp.asarray(m), jnp.asarray(t)
-    t = t.astype(lam.dtype) if jnp.issubdtype(t.dtype, jnp.integer) else t
+    C = float(_classes("e_kernel", num_classes))
+    return _e_kernel(checks.floats(lam), checks.floats(m), checks.times("e_kernel", "t", t), C)
+
+
+@jax.jit
+def _e_kernel(lam: Array, m: Array, t: Array, C) -> Array:
+    t = t.astype(lam.dtype)
     lo, dl = jnp.minimum(lam, m), jnp.abs(lam - m)
     safe = jnp.where(dl > 0, dl, 1.0)
     frac = jnp.where(dl > 0, -C * jnp.expm1(-safe * t / C) / safe, t)
@@ -191,59 +232,64 @@ def e_kernel(lam: Array, m: Array, t: Array, num_classes: int) -> Array:
 # ------------------------------------------------------------------------------------ leading term
 
 
-_gd_decay = jax.jit(gd.gd_decay)  # one fused pass over (times, modes)
-_gd_filter = jax.jit(gd.gd_filter)
-_gf_filter = jax.jit(gd.gf_filter)
-
-
-def tempered_decay(eigvals: Array, lr, num_classes: int, t) -> Array:
+def tempered_decay(eigvals: Array, lr, t, *, num_classes: int) -> Array:
     r""":math:`\rho_k^t`, :math:`\rho_k = 1 - \eta\lambda_k/C` (the MSE residual with step η/C); shape t.shape + (d,)."""
-    C = _classes(num_classes)
-    return _gd_decay(jnp.asarray(eigvals), _lr(lr, eigvals) / C, jnp.asarray(t))
+    fn = "tempered_decay"
+    C = _classes(fn, num_classes)
+    lam = checks.eigvals(fn, eigvals)
+    return _gd_jax(lam, _lr(fn, lr, lam) / C, checks.times(fn, "t", t))
 
 
-def tempered_filter(eigvals: Array, lr, num_classes: int, t) -> Array:
+def tempered_filter(eigvals: Array, lr, t, *, num_classes: int) -> Array:
     r"""Leading filter :math:`F_k(t) = 1 - \rho_k^t` of a student from :math:`W_0 = 0` (any τ)."""
-    C = _classes(num_classes)
-    return _gd_filter(jnp.asarray(eigvals), _lr(lr, eigvals) / C, jnp.asarray(t))
+    fn = "tempered_filter"
+    C = _classes(fn, num_classes)
+    lam = checks.eigvals(fn, eigvals)
+    return 1.0 - _gd_jax(lam, _lr(fn, lr, lam) / C, checks.times(fn, "t", t))
 
 
-def gf_tempered_filter(eigvals: Array, num_classes: int, times) -> Array:
+def gf_tempered_filter(eigvals: Array, times, *, num_classes: int) -> Array:
     r"""Gradient flow: :math:`F_k(t) = 1 - e^{-\lambda_k t/C}`."""
-    C = _classes(num_classes)
-    return _gf_filter(jnp.asarray(eigvals) / C, jnp.asarray(times))
+    fn = "gf_tempered_filter"
+    C = _classes(fn, num_classes)
+    return 1.0 - _gf_jax(checks.eigvals(fn, eigvals) / C, checks.times(fn, "times", times))
 
 
-def tempered_trajectory(eigvals: Array, gamma_teacher: Array, gamma0: Array, lr, num_classes: int, steps) -> Array:
+def tempered_trajectory(eigvals: Array, coeffs_star: Array, coeffs0: Array, lr, steps, *, num_classes: int) -> Array:
     r"""Leading order from any :math:`W_0`: :math:`\gamma_k(t) = \gamma_k^T + \rho_k^t(\gamma_k(0) - \gamma_k^T)`
-    (:math:`\gamma_k = v_k^\top W J`; inputs are centred here). Shape t.shape + (d, C); ``steps`` int →
-    t = 0..steps. Directions with :math:`\lambda_k = 0` keep their initial value."""
-    C = _classes(num_classes)
-    gT, g0 = centre_classes(gamma_teacher), centre_classes(gamma0)
-    return gd.gd_mse_trajectory(eigvals, gT, g0, _lr(lr, eigvals) / C, steps)
+    (``coeffs_star`` = :math:`V^\top W_T`, ``coeffs0`` = :math:`V^\top W_0`, (d, C), centred here). Shape
+    t.shape + (d, C); ``steps`` int → t = 0..steps. Directions with :math:`\lambda_k = 0` keep their initial value."""
+    fn = "tempered_trajectory"
+    C = _classes(fn, num_classes)
+    lam, cs, c0 = _spectrum_and_teacher(fn, eigvals, coeffs_star, coeffs0)
+    eta = _lr(fn, lr, lam)
+    return gd.gd_mse_trajectory(lam, centre_classes(cs), centre_classes(c0), eta / C, checks.steps(fn, "steps", steps))
 
 
-def gf_tempered_trajectory(eigvals: Array, gamma_teacher: Array, gamma0: Array, num_classes: int, times) -> Array:
+def gf_tempered_trajectory(eigvals: Array, coeffs_star: Array, coeffs0: Array, times, *, num_classes: int) -> Array:
     r"""Gradient flow: :math:`\gamma_k(t) = \gamma_k^T + e^{-\lambda_k t/C}(\gamma_k(0) - \gamma_k^T)`."""
-    C = _classes(num_classes)
-    return gd.gf_mse_trajectory(jnp.asarray(eigvals) / C, centre_classes(gamma_teacher), centre_classes(gamma0), times)
+    fn = "gf_tempered_trajectory"
+    C = _classes(fn, num_classes)
+    lam, cs, c0 = _spectrum_and_teacher(fn, eigvals, coeffs_star, coeffs0)
+    return gd.gf_mse_trajectory(lam / C, centre_classes(cs), centre_classes(c0), checks.steps(fn, "times", times))
 
 
 # ------------------------------------------------------------------------------------ 1/τ correction
 
 
 @jax.jit
-def _sources(M3: Array, gamma_teacher: Array, gamma0: Array | None):
+def _sources(M3: Array, coeffs_star: Array, coeffs0: Array):
     r"""Contracted sources of the correction, with :math:`\delta_b = \gamma_b(0) - \gamma_b^T` and the
     centred product :math:`H(u, w) = (u\circ w)J`:
     ``K1[a,b]`` = :math:`2\sum_c M_3[a,b,c] H(\delta_b, \gamma_c^T)` (pairs with :math:`S(\rho_a, \rho_b)`),
     ``K2[a,b,c]`` = :math:`M_3[a,b,c] H(\delta_b, \delta_c)` (pairs with :math:`S(\rho_a, \rho_b\rho_c)`).
     Zero init (δ = −γ^T) gives :math:`-2\sum_c M_3 H_{bc}` and :math:`M_3 H_{bc}` (docs/theory.md §8)."""
-    gT = centre_classes(gamma_teacher)
-    delta = -gT if gamma0 is None else centre_classes(gamma0) - gT
-    H_dg = centre_classes(delta[:, None, :] * gT[None, :, :])  # (b, c, C)
-    H_dd = centre_classes(delta[:, None, :] * delta[None, :, :])
-    M3 = jnp.asarray(M3)
+    gT = coeffs_star - jnp.mean(coeffs_star, axis=-1, keepdims=True)
+    delta = coeffs0 - jnp.mean(coeffs0, axis=-1, keepdims=True) - gT
+    H_dg = delta[:, None, :] * gT[None, :, :]
+    H_dg = H_dg - jnp.mean(H_dg, axis=-1, keepdims=True)  # (b, c, C)
+    H_dd = delta[:, None, :] * delta[None, :, :]
+    H_dd = H_dd - jnp.mean(H_dd, axis=-1, keepdims=True)
     K1 = 2.0 * jnp.einsum("abc,bcj->abj", M3, H_dg)
     K2 = M3[..., None] * H_dd[None]
     return K1, K2
@@ -266,26 +312,28 @@ def _chunked(fn, ts: Array, d: int) -> Array:
 def _gd_correction(rho: Array, K1: Array, K2: Array, ts: Array) -> Array:
     r"""Σ_b S(ρ_a, ρ_b; t) K1[a,b] + Σ_bc S(ρ_a, ρ_bρ_c; t) K2[a,b,c] for times ts (T,)."""
     t2, t3 = ts[:, None, None], ts[:, None, None, None]
-    S1 = s_kernel(rho[None, :, None], rho[None, None, :], t2)
-    S2 = s_kernel(rho[None, :, None, None], (rho[:, None] * rho[None, :])[None, None], t3)
+    S1 = _s_kernel(rho[None, :, None], rho[None, None, :], t2)
+    S2 = _s_kernel(rho[None, :, None, None], (rho[:, None] * rho[None, :])[None, None], t3)
     return jnp.einsum("tab,abj->taj", S1, K1) + jnp.einsum("tabc,abcj->taj", S2, K2)
 
 
-def first_order_correction(eigvals: Array, M3: Array, gamma_teacher: Array, lr, num_classes: int, steps,
-                           gamma0: Array | None = None) -> Array:
+def first_order_correction(eigvals: Array, M3: Array, coeffs_star: Array, coeffs0: Array, lr, steps, *,
+                           num_classes: int) -> Array:
     r"""The 1/τ correction :math:`\gamma^{(1)}_a(t)` of GD (docs/theory.md §8): with zero init,
 
     .. math:: \gamma_a^{(1)}(s) = -\frac{\eta}{2C}\sum_{b,c} M_3[a,b,c]\,H_{bc}\,
               [S(\rho_a, \rho_b\rho_c) - S(\rho_a, \rho_b) - S(\rho_a, \rho_c)],
 
     :math:`H_{bc} = \gamma_b^T\circ\gamma_c^T - \frac1C\langle\gamma_b^T,\gamma_c^T\rangle 1`; a general
-    ``gamma0`` (d, C) uses :func:`_sources`. ``steps`` int → 0..steps; output t.shape + (d, C). It vanishes for
+    ``coeffs0`` (d, C) uses :func:`_sources`. ``steps`` int → 0..steps; output t.shape + (d, C). It vanishes for
     C = 2 (H ≡ 0) and for data symmetric under x → −x (M3 ≡ 0). Cost O(T d³ C)."""
-    C = _classes(num_classes)
-    eta = _lr(lr, eigvals)
-    rho = 1.0 - eta * jnp.asarray(eigvals) / C
-    K1, K2 = _sources(M3, gamma_teacher, gamma0)
-    tt = gd._times(steps)
+    fn = "first_order_correction"
+    C = _classes(fn, num_classes)
+    lam, cs, c0 = _spectrum_and_teacher(fn, eigvals, coeffs_star, coeffs0)
+    eta = _lr(fn, lr, lam)
+    rho = 1.0 - eta * lam / C
+    K1, K2 = _sources(_third(fn, M3, lam.shape[0]), cs, c0)
+    tt = checks.steps(fn, "steps", steps)
     ts = tt.reshape(-1).astype(rho.dtype)
     out = _chunked(lambda tc: _gd_correction(rho, K1, K2, tc), ts, rho.shape[0])
     return (-eta / (2.0 * C) * out).reshape(tt.shape + out.shape[1:])
@@ -294,131 +342,116 @@ def first_order_correction(eigvals: Array, M3: Array, gamma_teacher: Array, lr, 
 @functools.partial(jax.jit, static_argnums=4)
 def _gf_correction(lam: Array, K1: Array, K2: Array, ts: Array, C: int) -> Array:
     t2, t3 = ts[:, None, None], ts[:, None, None, None]
-    E1 = e_kernel(lam[None, :, None], lam[None, None, :], t2, C)
-    E2 = e_kernel(lam[None, :, None, None], (lam[:, None] + lam[None, :])[None, None], t3, C)
+    E1 = _e_kernel(lam[None, :, None], lam[None, None, :], t2, float(C))
+    E2 = _e_kernel(lam[None, :, None, None], (lam[:, None] + lam[None, :])[None, None], t3, float(C))
     return jnp.einsum("tab,abj->taj", E1, K1) + jnp.einsum("tabc,abcj->taj", E2, K2)
 
 
-def gf_first_order_correction(eigvals: Array, M3: Array, gamma_teacher: Array, num_classes: int, times,
-                              gamma0: Array | None = None) -> Array:
+def gf_first_order_correction(eigvals: Array, M3: Array, coeffs_star: Array, coeffs0: Array, times, *,
+                              num_classes: int) -> Array:
     r"""Gradient flow: :math:`\eta S(\rho_a, \mu)` → :math:`E(\lambda_a, m; t)`, m ∈ {λ_b, λ_c, λ_b + λ_c}:
     :math:`\gamma_a^{(1)}(t) = -\frac{1}{2C}\sum_{b,c}M_3 H_{bc}[E(\lambda_a,\lambda_b+\lambda_c)
     - E(\lambda_a,\lambda_b) - E(\lambda_a,\lambda_c)]`."""
-    C = _classes(num_classes)
-    lam = jnp.asarray(eigvals)
-    K1, K2 = _sources(M3, gamma_teacher, gamma0)
-    tt = gd._times(times)
+    fn = "gf_first_order_correction"
+    C = _classes(fn, num_classes)
+    lam, cs, c0 = _spectrum_and_teacher(fn, eigvals, coeffs_star, coeffs0)
+    K1, K2 = _sources(_third(fn, M3, lam.shape[0]), cs, c0)
+    tt = checks.steps(fn, "times", times)
     ts = tt.reshape(-1).astype(lam.dtype)
     out = _chunked(lambda tc: _gf_correction(lam, K1, K2, tc, C), ts, lam.shape[0])
     return (-1.0 / (2.0 * C) * out).reshape(tt.shape + out.shape[1:])
 
 
-def tempered_prediction(eigvals: Array, M3: Array, gamma_teacher: Array, lr, num_classes: int, tau, steps,
-                        gamma0: Array | None = None, order: int = 1) -> Array:
+def tempered_prediction(eigvals: Array, M3: Array, coeffs_star: Array, coeffs0: Array, lr, steps, *,
+                        num_classes: int, tau, order: int = 1) -> Array:
     r""":math:`\gamma(t) \approx \gamma^T + \rho^t(\gamma(0) - \gamma^T) + \tau^{-1}\gamma^{(1)}(t)` (``order``
     0 drops the correction); error :math:`O(\tau^{-2})` (``order=1``) in the regime τ ≫ Λ, Λ the
     largest centred teacher logit. Shape t.shape + (d, C)."""
-    tau = _tau(tau)
-    if order not in (0, 1):
-        raise ConfigError("order", order, "0 (leading filter) or 1 (with the 1/tau correction)")
-    g0 = jnp.zeros_like(jnp.asarray(gamma_teacher)) if gamma0 is None else gamma0
-    lead = tempered_trajectory(eigvals, gamma_teacher, g0, lr, num_classes, steps)
+    fn = "tempered_prediction"
+    _prediction_args(fn, eigvals, M3, coeffs_star, coeffs0, lr, steps, num_classes, tau, order)
+    lead = tempered_trajectory(eigvals, coeffs_star, coeffs0, lr, steps, num_classes=num_classes)
     if order == 0:
         return lead
-    return lead + first_order_correction(eigvals, M3, gamma_teacher, lr, num_classes, steps, gamma0) / tau
+    return lead + first_order_correction(eigvals, M3, coeffs_star, coeffs0, lr, steps, num_classes=num_classes) / tau
+
+
+def _prediction_args(fn: str, eigvals, M3, coeffs_star, coeffs0, lr, steps, num_classes, tau, order) -> None:
+    """Validate the arguments of a prediction under ``fn``'s name (the parts re-check them silently)."""
+    _tau(fn, tau)
+    _classes(fn, num_classes)
+    lam, _, _ = _spectrum_and_teacher(fn, eigvals, coeffs_star, coeffs0)
+    _lr(fn, lr, lam)
+    _third(fn, M3, lam.shape[0])
+    checks.steps(fn, "steps", steps)
+    if isinstance(order, bool) or order not in (0, 1):
+        raise checks.refuse(fn, "order", order, "0 (leading filter) or 1 (with the 1/tau correction)")
 
 
 # ------------------------------------------------------------------------------------ progress
 
 
-def centred_progress(gamma: Array, gamma_teacher: Array) -> Array:
+def centred_progress(coeffs: Array, coeffs_star: Array) -> Array:
     r"""Progress :math:`p_k = \langle\gamma_k, \gamma_k^T\rangle/\|\gamma_k^T\|^2` of (…, d, C) coefficients
-    (both centred here, so raw :math:`v_k^\top W` may be passed); 0 where :math:`\gamma_k^T = 0`."""
-    g, gT = centre_classes(gamma), centre_classes(gamma_teacher)
+    ``coeffs`` towards ``coeffs_star`` (d, C) (both centred here, so raw :math:`v_k^\top W` may be
+    passed); 0 where :math:`\gamma_k^T = 0`."""
+    fn = "centred_progress"
+    gT = checks.floats(coeffs_star)
+    if gT.ndim != 2:
+        raise checks.refuse(fn, "coeffs_star", f"shape {tuple(gT.shape)}", "an array of shape (d, C)")
+    g = checks.floats(coeffs)
+    if g.ndim < 2 or g.shape[-2:] != gT.shape:
+        raise checks.refuse(fn, "coeffs", f"shape {tuple(g.shape)}", f"an array of shape (..., {gT.shape[0]}, {gT.shape[1]})")
+    g, gT = centre_classes(g), centre_classes(gT)
     norm2 = jnp.sum(gT * gT, axis=-1)
     gT_b = gT.reshape((1,) * (g.ndim - gT.ndim) + gT.shape)
     n_b = norm2.reshape(gT_b.shape[:-1])
     return jnp.where(n_b > 0, jnp.sum(g * gT_b, axis=-1) / jnp.where(n_b > 0, n_b, 1.0), 0.0)
 
 
-def progress_prediction(eigvals: Array, M3: Array, gamma_teacher: Array, lr, num_classes: int, tau, steps,
+def progress_prediction(eigvals: Array, M3: Array, coeffs_star: Array, lr, steps, *, num_classes: int, tau,
                         order: int = 1) -> Array:
     r"""Predicted :math:`p_k(t) = F_k(t) + \tau^{-1}\langle\gamma_k^{(1)}(t), \gamma_k^T\rangle/\|\gamma_k^T\|^2`
     (zero init; ``order=0``: the leading filter :math:`F_k` alone). Shape t.shape + (d,)."""
-    return centred_progress(tempered_prediction(eigvals, M3, gamma_teacher, lr, num_classes, tau, steps, order=order),
-                    gamma_teacher)
+    _prediction_args("progress_prediction", eigvals, M3, coeffs_star, None, lr, steps, num_classes, tau, order)
+    cs = checks.floats(coeffs_star)
+    pred = tempered_prediction(eigvals, M3, cs, jnp.zeros_like(cs), lr, steps, num_classes=num_classes, tau=tau,
+                               order=order)
+    return centred_progress(pred, cs)
 
 
 # ------------------------------------------------------------------------------------ matched progress
 
 
-def tempered_exaggeration_gap(eigvals: Array, lr, num_classes: int, p_student: Array,
-                              min_residual: float = 1e-8) -> Array:
-    r"""Pairwise matched-progress gap of a *measured* progress vector ``p_student`` (d,) against the
-    leading tempered path :math:`F_j(\sigma) = 1 - \rho_j^\sigma` (step η/C):
-    ``gap[i, j]`` = :math:`F_j(\sigma^*_i) - p_j`, :math:`F_i(\sigma^*_i) = p_i`, for
-    :math:`\lambda_i > \lambda_j > 0` (0 elsewhere). This is
-    :func:`linkd.closed_form.gd.exaggeration_gap_from_progress` with step η/C; needs
-    :math:`\eta\lambda_\max < C` (monotone filters). Rows with :math:`1 - p_i <` ``min_residual`` are 0."""
-    C = _classes(num_classes)
-    eta = _lr(lr, eigvals)
-    if not eta * _lam_max(eigvals) < C:
-        raise ConfigError("lr", eta, f"lr * lambda_max < C = {C} (monotone tempered filters)",
-                          "the matched-progress time is not unique")
-    return gd.exaggeration_gap_from_progress(eigvals, eta / C, p_student, min_residual)
-
-
-def matched_progress_gap(q_reference: Array, q_student: Array, eigvals: Array | None = None,
-                         min_residual: float = 1e-8) -> Array:
-    r"""Matched-progress gap between two *measured* trajectories, for any teacher and any loss.
-
-    ``q_reference`` (R, d): a reference path recorded at equally spaced times (e.g. a teacher's or
-    a reference student's progress per direction); ``q_student`` (d,): progress to compare.
-    ``gap[i, j]`` = :math:`q_j^R(\sigma^*_i) - q_j^S` with :math:`q_i^R(\sigma^*_i) = q_i^S`; σ* is the
-    first crossing, interpolated linearly in the log-residual :math:`\ell = \ln(1 - q)` (exact for
-    geometric GD paths, for which this equals :func:`linkd.closed_form.gd.exaggeration_gap_from_progress`),
-    and :math:`q_j^R(\sigma^*)` is read off with the same interpolation. NaN where undefined: row i if
-    direction i never reaches :math:`q_i^S` on the recorded path or :math:`1 - q_i^S <` ``min_residual``
-    (round-off makes σ* meaningless), entries whose reference residual is ≤ 0. With ``eigvals``, only
-    pairs :math:`\lambda_i > \lambda_j > 0` are kept (others NaN)."""
-    return _matched_gap(jnp.asarray(q_reference), jnp.asarray(q_student), None if eigvals is None else
-                        jnp.asarray(eigvals), min_residual)
-
-
-@jax.jit
-def _matched_gap(qR: Array, qS: Array, eigvals: Array | None, min_residual) -> Array:
-    rR, rS = 1.0 - qR, 1.0 - qS
-    logR = jnp.log(jnp.where(rR > 0, rR, jnp.nan))  # (R, d)
-    logS = jnp.log(jnp.where(rS >= min_residual, rS, jnp.nan))  # (d,)
-    reached = jnp.transpose(rR <= rS[None, :])  # (i, R): reference residual of i has dropped to the student's
-    ok = jnp.any(reached, axis=1) & ~reached[:, 0]
-    hit = jnp.argmax(reached, axis=1)  # first recorded index at or past the crossing
-    k0 = jnp.maximum(hit - 1, 0)
-    idx = jnp.arange(qS.shape[0])
-    l0, l1 = logR[k0, idx], logR[hit, idx]
-    w = jnp.where(l1 != l0, (logS - l0) / jnp.where(l1 != l0, l1 - l0, 1.0), 1.0)  # fraction of the interval
-    lj = logR[k0, :] * (1.0 - w[:, None]) + logR[hit, :] * w[:, None]  # (i, j)
-    gap = rS[None, :] - jnp.exp(lj)
-    at_start = rR[0] == rS  # the student sits exactly at the reference's first record: σ* = 0
-    gap = jnp.where(at_start[:, None], rS[None, :] - rR[0][None, :], gap)
-    gap = jnp.where((ok | at_start)[:, None] & jnp.isfinite(logS)[:, None], gap, jnp.nan)
-    if eigvals is not None:
-        lam = jnp.asarray(eigvals)
-        valid = (lam[:, None] > lam[None, :]) & (lam[None, :] > 0)
-        gap = jnp.where(valid, gap, jnp.nan)
-    return gap
+def tempered_exaggeration_gap(eigvals: Array, lr, q_student: ArrayLike, *, num_classes: int,
+                              min_residual: float = 1e-8) -> MatchedGap:
+    r"""Pairwise matched-progress gap of a *measured* progress ``q_student`` ((d,) or (..., d)) against
+    the leading tempered path :math:`F_j(\sigma) = 1 - \rho_j^\sigma` (step η/C):
+    ``gap[..., i, j]`` = :math:`F_j(\sigma^*_i) - p_j`, :math:`F_i(\sigma^*_i) = p_i`, for
+    :math:`\lambda_i > \lambda_j > 0` (NaN elsewhere). This is
+    :func:`linkd.closed_form.exaggeration_gap_from_progress` with step η/C; needs
+    :math:`\eta\lambda_\max < \min(4, C)` (descent and monotone filters). Rows with
+    :math:`1 - p_i <` ``min_residual`` are left out."""
+    fn = "tempered_exaggeration_gap"
+    C = _classes(fn, num_classes)
+    lam_max = _lam_max(fn, eigvals)
+    lam = checks.eigvals(fn, eigvals)
+    eta = checks.lr(fn, lr, below=min(4.0, C) / lam_max,
+                    why=f" (lr * max(eigvals) < min(4, C) = {min(4, C)}: descent and monotone tempered filters)")
+    return gd._gap_from_progress(fn, lam, eta / C, q_student, min_residual)
 
 
 # ------------------------------------------------------------------------------------ binary
 
 
-def binary_logit_limit(eigvals: Array, coeffs_teacher: Array, coeffs0: Array, lr, steps) -> Array:
+def binary_logit_limit(eigvals: Array, coeffs_star: Array, coeffs0: Array, lr, steps) -> Array:
     r"""Binary soft-CE at temperature τ (``kd_binary``, τ²-scaled) → MSE-GD on the logit with step η/4:
-    :math:`c_k(t) = c_k^T + (1 - \eta\lambda_k/4)^t(c_k(0) - c_k^T)`, error :math:`O(\tau^{-2})`
-    (:math:`\tau(\sigma(z/\tau) - \sigma(z_T/\tau)) = (z - z_T)/4 + O(\tau^{-2})`: σ − ½ is odd, so
-    no 1/τ term). Needs η < 8/λ_max (the binary descent bound)."""
-    lam_max = _lam_max(eigvals)
-    if not 0.0 < float(lr) < 8.0 / lam_max:
-        raise ConfigError("lr", float(lr), f"0 < lr < 8/lambda_max = {8.0 / lam_max:.6g}",
-                          "past the descent bound of the tempered binary loss")
-    return gd.gd_mse_trajectory(eigvals, coeffs_teacher, coeffs0, float(lr) / 4.0, steps)
+    :math:`c_k(t) = c_k^* + (1 - \eta\lambda_k/4)^t(c_k(0) - c_k^*)` (``coeffs_star`` = the teacher's
+    :math:`V^\top w_T`), error :math:`O(\tau^{-2})` (:math:`\tau(\sigma(z/\tau) - \sigma(z_T/\tau)) =
+    (z - z_T)/4 + O(\tau^{-2})`: σ − ½ is odd, so no 1/τ term). Needs η < 8/λ_max (the binary descent bound)."""
+    fn = "binary_logit_limit"
+    lam_max = _lam_max(fn, eigvals)
+    eta = checks.lr(fn, lr, below=stability.binary_descent(lam_max), why=" (the descent bound 8/lambda_max of the tempered binary loss)")
+    lam = checks.eigvals(fn, eigvals)
+    cs = checks.coeffs(fn, "coeffs_star", coeffs_star, lam.shape[0], ndim=(1,))
+    c0 = checks.coeffs(fn, "coeffs0", coeffs0, lam.shape[0], ndim=(1,))
+    return gd.gd_mse_trajectory(lam, cs, c0, eta / 4.0, checks.steps(fn, "steps", steps))

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import data, dynamics, spectral
+from linkd import data, engine, spectral
 from linkd.config import Field
 from linkd.dtypes import x64_enabled
 from linkd.errors import ConfigError, MemoryBudgetError
@@ -98,9 +98,9 @@ def population_spectrum(D) -> jnp.ndarray:
 
 def train_mse(p: MSEProblem, targets, steps: int, record_every: int, *, labels=None, switch_step=None):
     """GD from zero on ``targets`` (switching from ``labels`` at ``switch_step`` if given)."""
-    spec = dynamics.EngineSpec(family="mse", steps=steps, record_every=record_every, switch_step=switch_step)
-    d = dynamics.Data(X=p.X, targets=targets, labels=labels, basis=p.basis, X_test=p.X_test, labels_test=p.y_test)
-    return dynamics.simulate(jnp.zeros(p.X.shape[1], p.X.dtype), d, dynamics.Hyper(lr=p.lr), spec)
+    spec = engine.EngineSpec(family="mse", steps=steps, record_every=record_every, switch_step=switch_step)
+    d = engine.Data(X=p.X, targets=targets, labels=labels, basis=p.basis, X_test=p.X_test, labels_test=p.y_test)
+    return engine.simulate(jnp.zeros(p.X.shape[1], p.X.dtype), d, engine.Hyper(lr=p.lr), spec)
 
 
 def closed_form_errors(sim, pred) -> dict:
@@ -136,7 +136,7 @@ def progress_trajectory(coeffs, c_star) -> np.ndarray:
 def validate_lr_fraction(cfg) -> None:
     """Cross-field checks shared by the presets, before anything runs: refuse η past the stability
     limit (η·λ_max < 2, theory §2.2; ``lr_fraction`` = η·λ_max(Σ̂), i.e. η = lr_fraction/L as in
-    :func:`linkd.dynamics.default_lr` with L = λ_max for the squared loss) and a problem that would
+    :func:`linkd.engine.default_lr` with L = λ_max for the squared loss) and a problem that would
     not fit in memory (:func:`check_memory`)."""
     frac = cfg.get("train.lr_fraction")
     if not 0 < frac < 2:
@@ -158,7 +158,7 @@ def problem_bytes(cfg) -> int:
 
 def check_memory(cfg) -> None:
     """Refuse, before anything starts, a problem larger than 80 % of the available memory."""
-    need, have = problem_bytes(cfg), dynamics.available_bytes()
+    need, have = problem_bytes(cfg), engine.memory.available_bytes()
     if need > 0.8 * have:
         D = cfg["data"]
         raise MemoryBudgetError(

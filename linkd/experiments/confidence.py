@@ -20,7 +20,7 @@ Closed forms drawn with the measurement (:mod:`linkd.closed_form.confidence`):
 * test, every student: the Gaussian limit :math:`Y \approx \beta X`,
   :math:`\beta = w_S^\top\Sigma w_T/w_T^\top\Sigma w_T` (intercept 0) with its standard error.
 
-``data.seeds`` independent problems run under one ``vmap`` (:func:`linkd.dynamics.sweep`); the
+``data.seeds`` independent problems run under one ``vmap`` (:func:`linkd.engine.sweep`); the
 scatter shows the first seed, the summary every seed's slopes.
 """
 from __future__ import annotations
@@ -29,11 +29,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import closed_form, data, dynamics, losses, metrics, spectral
+from linkd import closed_form, data, engine, metrics, spectral, stability
 from linkd.config import Field
 from linkd.errors import ConfigError
 from linkd.experiments._mse_common import population_spectrum
 from linkd.registry import Experiment, Result, register
+
+__all__ = ["SCHEMA", "validate", "run", "figure"]
 
 _FRACTION = Field(float, 0.9, "η as a fraction of 1/L (L = λ_max(Σ̂) for MSE, λ_max/4 for soft-CE); < 2 is stable",
                   low=0.0, high=2.0, low_open=True, high_open=True)
@@ -74,7 +76,7 @@ def validate(cfg) -> None:
         raise ConfigError("record.bins", cfg.get("record.bins"), f"<= data.n = {cfg.get('data.n')}")
 
 
-def student_names(taus) -> list[str]:
+def _student_names(taus) -> list[str]:
     """``["mse", "tau1", "tau4", ...]``: the students' names in metrics.npz and summary.json."""
     return ["mse"] + [f"tau{float(t):g}" for t in taus]
 
@@ -102,9 +104,9 @@ def _problem(cfg, seed: int):
 
 def _train(P, targets, family: str, lr: float, steps: int, every: int, tau: float = 1.0):
     S, n, d = P["X"].shape
-    return dynamics.sweep(
-        jnp.zeros((S, d), P["X"].dtype), dynamics.Data(X=P["X"], targets=targets, basis=P["basis"]),
-        dynamics.Hyper(lr=lr, tau=tau), dynamics.EngineSpec(family=family, steps=steps, record_every=every,
+    return engine.sweep(
+        jnp.zeros((S, d), P["X"].dtype), engine.Data(X=P["X"], targets=targets, basis=P["basis"]),
+        engine.Hyper(lr=lr, tau=tau), engine.EngineSpec(family=family, steps=steps, record_every=every,
                                                              tau2_scale=True),
         batched=("params", "data"))
 
@@ -112,7 +114,7 @@ def _train(P, targets, family: str, lr: float, steps: int, every: int, tau: floa
 def _lr(P, family: str, fraction: float) -> float:
     """``fraction``/L with the largest λ_max(Σ̂) over seeds (one stable step for every member)."""
     lam_max = float(jnp.max(P["eigvals"][:, 0]))
-    return fraction / losses.smoothness(family, lam_max, 1.0, True)
+    return fraction / stability.smoothness(family, lam_max, 1.0, True)
 
 
 def _scatter(m, summary, name, split, zT, zS, bins):
@@ -175,11 +177,11 @@ def run(cfg, ctx) -> Result:
     P = _problem(cfg, ctx.seed)
     T, t, k = cfg["teacher"]["steps"], cfg["student"]["steps"], cfg["record"]["every"]
     margin, bins, taus = cfg["data"]["margin"], cfg["record"]["bins"], cfg["student"]["taus"]
-    names = student_names(taus)
+    names = _student_names(taus)
     lr_T = _lr(P, "mse", cfg["teacher"]["lr_fraction"])
     lr_S = {"mse": _lr(P, "mse", cfg["student"]["lr_fraction"])}
     total = T + t * len(names)
-    ctx.progress(0, total)
+    ctx.progress(0, total, "GD steps")
     teacher = _train(P, margin * P["y"], "mse", lr_T, T, k)
     wT = teacher.params
     zT, zT_test = jnp.einsum("snd,sd->sn", P["X"], wT), jnp.einsum("snd,sd->sn", P["X_test"], wT)

@@ -18,9 +18,11 @@ import scipy.integrate
 import scipy.optimize
 
 from linkd import closed_form as cf
-from linkd import data, dynamics, models, spectral
+from linkd import data, engine, models, spectral, stability
 from linkd.config import ConfigError, Field
 from linkd.registry import Experiment, Result, register
+
+__all__ = ["SCHEMA", "validate", "run", "figures"]
 
 SCHEMA = {
     "data": {
@@ -72,8 +74,8 @@ def validate(cfg) -> None:
     if cfg["model"]["width"] < len(c):
         raise ConfigError("model.width", cfg["model"]["width"], f"model.width >= r = {len(c)} (number of strengths)")
     for N in cfg["model"]["depths"]:
-        if not cfg["train"]["eps"] < 2.0 / N:
-            raise ConfigError("train.eps", cfg["train"]["eps"], f"0 < train.eps < 2/N = {2.0 / N:.4g} for depth N = {N} "
+        if not cfg["train"]["eps"] < stability.deep_mode_bound(N):
+            raise ConfigError("train.eps", cfg["train"]["eps"], f"0 < train.eps < 2/N = {stability.deep_mode_bound(N):.4g} for depth N = {N} "
                               "(stability bound, docs/theory.md §7.2)")
     if max(cfg["dilation"]["Q"]) * 0.5 <= cfg["dilation"]["sigma0"]:
         raise ConfigError("dilation.sigma0", cfg["dilation"]["sigma0"], "dilation.sigma0 < min(Q)/2")
@@ -87,26 +89,51 @@ def _design(cfg, seed):
 
 def _train(D, params0, targets, lr, steps, records):
     every = max(1, steps // records)
-    spec = dynamics.EngineSpec(family="mse", steps=int(steps), record_every=every)
-    tr = dynamics.simulate(params0, dynamics.Data(D.X, targets, basis=D.V), dynamics.Hyper(lr=lr), spec)
+    spec = engine.EngineSpec(family="mse", steps=int(steps), record_every=every)
+    tr = engine.simulate(params0, engine.Data(D.X, targets, basis=D.V), engine.Hyper(lr=lr), spec)
     ms = spectral.mode_strengths(tr.coeffs, D.U)
     return np.asarray(tr.steps), np.asarray(ms.strengths), np.asarray(ms.off_mode), tr.params
+
+
+def _depth_plan(cfg, lam, c, N):
+    """(η, GD steps) of the depth-N run: η = eps / max_k λ_k c_k^(2−2/N), steps = ⌈t_end/η⌉."""
+    tr = cfg["train"]
+    lr = tr["eps"] / float(np.max(lam * c ** (2.0 - 2.0 / N)))
+    return lr, math.ceil(tr["t_end"] / lr)
+
+
+def _distill_plan(cfg, lam, c):
+    """(η_T, T, teacher strengths a, η, GD steps) of the teacher → deep student run."""
+    ds, tr = cfg["distill"], cfg["train"]
+    lr_T = tr["eps"] / float(np.max(lam))
+    T = math.ceil(ds["teacher_time"] / lr_T)
+    a = cf.deep_teacher_strengths(lam, c, T, lr=lr_T)  # linear GD teacher: c(1 − (1 − ηλ)^T)
+    lr = tr["eps"] / float(np.max(lam * a ** (2.0 - 2.0 / ds["student_depth"])))
+    return lr_T, T, a, lr, math.ceil(ds["t_end"] / lr)
+
+
+def _total_steps(cfg, lam, c) -> int:
+    """GD steps of the whole run: every depth run, the linear teacher and the deep student."""
+    _, T, _, _, steps = _distill_plan(cfg, lam, c)
+    return sum(_depth_plan(cfg, lam, c, N)[1] for N in cfg["model"]["depths"]) + T + steps
 
 
 def _depth_runs(cfg, D, lam, c, seed, ctx):
     m, tr = cfg["model"], cfg["train"]
     metrics, summary = {}, {}
+    total, done = _total_steps(cfg, lam, c), 0
+    ctx.progress(0, total, "GD steps")
     for i, N in enumerate(m["depths"]):
-        lr = tr["eps"] / float(np.max(lam * c ** (2.0 - 2.0 / N)))
-        steps = math.ceil(tr["t_end"] / lr)
+        lr, steps = _depth_plan(cfg, lam, c, N)
         p0 = models.init_deep_aligned(D.V, D.U, m["sigma0"], N, (m["width"],) * (N - 1), key=jax.random.key(seed + 1 + i))
         st, s, off, _ = _train(D, p0, D.Y, lr, steps, tr["records"])
-        gf = cf.deep_gf_trajectory(lam, c, m["sigma0"], N, st * lr)
-        gd = cf.deep_gd_trajectory(lam, c, m["sigma0"], N, lr, steps)[st]
+        gf = cf.deep_gf_trajectory(lam, c, m["sigma0"], st * lr, depth=N)
+        gd = cf.deep_gd_trajectory(lam, c, m["sigma0"], lr, steps, depth=N)[st]
         metrics.update({f"N{N}_steps": st, f"N{N}_time": st * lr, f"N{N}_sim": s, f"N{N}_gf": gf, f"N{N}_off_mode": off})
         summary[f"N{N}"] = {"lr": lr, "steps": steps, "sim_vs_gd_recursion": float(np.max(np.abs(s - gd))),
                             "sim_vs_gradient_flow": float(np.max(np.abs(s - gf))), "max_off_mode": float(off.max())}
-        ctx.progress(i + 1, len(m["depths"]) + 2)
+        done += steps
+        ctx.progress(done, total, "GD steps")
     return metrics, summary
 
 
@@ -115,10 +142,10 @@ def _modified(cfg):
     N, y0 = mo["depth"], mo["y0"]
     metrics, errs_mod, errs_gf = {}, [], []
     for j, eps in enumerate(mo["eps"]):
-        K = math.ceil((cf.deep_g(0.999, N) - cf.deep_g(y0, N)) / eps)
-        gd = cf.deep_gd_trajectory([1.0], [1.0], y0, N, eps, K)[:, 0]
-        mod = cf.deep_modified_flow([1.0], [1.0], y0, N, eps, K)[:, 0]
-        gf = cf.deep_gf_trajectory([1.0], [1.0], y0, N, eps * np.arange(K + 1.0))[:, 0]
+        K = math.ceil((cf.deep_g(0.999, depth=N) - cf.deep_g(y0, depth=N)) / eps)
+        gd = cf.deep_gd_trajectory([1.0], [1.0], y0, eps, K, depth=N)[:, 0]
+        mod = cf.deep_modified_flow([1.0], [1.0], y0, eps, K, depth=N)[:, 0]
+        gf = cf.deep_gf_trajectory([1.0], [1.0], y0, eps * np.arange(K + 1.0), depth=N)[:, 0]
         metrics.update({f"mod{j}_time": eps * np.arange(K + 1.0), f"mod{j}_err_modified": np.abs(gd - mod),
                         f"mod{j}_err_flow": np.abs(gd - gf)})
         errs_mod.append(float(np.max(np.abs(gd - mod))))
@@ -133,20 +160,16 @@ def _modified(cfg):
 def _distill(cfg, D, lam, c, seed):
     ds, tr = cfg["distill"], cfg["train"]
     N = ds["student_depth"]
-    lr_T = tr["eps"] / float(np.max(lam))
-    T = math.ceil(ds["teacher_time"] / lr_T)
+    lr_T, T, a, lr, steps = _distill_plan(cfg, lam, c)
     w0 = np.zeros((D.X.shape[1], D.Y.shape[1]))
     _, a_sim, _, w_T = _train(D, jax.numpy.asarray(w0, D.X.dtype), D.Y, lr_T, T, 2)
-    a = cf.deep_teacher_strengths(lam, c, T, lr=lr_T)  # linear GD teacher: c(1 − (1 − ηλ)^T)
-    lr = tr["eps"] / float(np.max(lam * a ** (2.0 - 2.0 / N)))
-    steps = math.ceil(ds["t_end"] / lr)
     p0 = models.init_deep_aligned(D.V, D.U, ds["student_sigma0"], N, (cfg["model"]["width"],) * (N - 1),
                                   key=jax.random.key(seed + 100))
     st, s, off, _ = _train(D, p0, D.X @ w_T, lr, steps, tr["records"])
     t = st * lr
-    pred = cf.deep_distilled_trajectory(lam, a, ds["student_sigma0"], N, t)
-    ref = cf.deep_gf_trajectory(lam, c, ds["student_sigma0"], N, t)
-    gd = cf.deep_gd_trajectory(lam, a, ds["student_sigma0"], N, lr, steps)[st]
+    pred = cf.deep_distilled_trajectory(lam, a, ds["student_sigma0"], t, depth=N)
+    ref = cf.deep_gf_trajectory(lam, c, ds["student_sigma0"], t, depth=N)
+    gd = cf.deep_gd_trajectory(lam, a, ds["student_sigma0"], lr, steps, depth=N)[st]
     metrics = {"student_time": t, "student_sim": s, "student_gf": pred, "reference_gf": ref, "teacher_strengths": a,
                "teacher_strengths_sim": a_sim[-1]}
     return metrics, {"teacher_steps": T, "teacher_lr": lr_T, "student_depth": N, "student_lr": lr,
@@ -157,7 +180,7 @@ def _distill(cfg, D, lam, c, seed):
 
 def _half_time(c, s0, N):
     """Scalar ODE σ̇ = Nσ^{2−2/N}(c − σ) (λ = 1) to σ = c/2: an independent route to R(N)."""
-    t_end = 4.0 * float(cf.deep_escape_time([1.0], [c], s0, N)[0]) + 10.0 / c
+    t_end = 4.0 * float(cf.deep_escape_time([1.0], [c], s0, depth=N)[0]) + 10.0 / c
     f = lambda t, s: N * np.abs(s) ** (2.0 - 2.0 / N) * (c - s)
     sol = scipy.integrate.solve_ivp(f, (0.0, t_end), [s0], method="DOP853", rtol=1e-12, atol=1e-15, dense_output=True)
     return scipy.optimize.brentq(lambda t: sol.sol(t)[0] - 0.5 * c, 0.0, t_end, xtol=1e-13)
@@ -166,7 +189,7 @@ def _half_time(c, s0, N):
 def _dilation(cfg):
     dl = cfg["dilation"]
     Ns, Qs, s0 = np.asarray(dl["depths"]), np.asarray(dl["Q"]), dl["sigma0"]
-    R = np.array([[float(cf.deep_time_dilation(Q, 1.0, s0, int(N))) for N in Ns] for Q in Qs])
+    R = np.array([[float(cf.deep_time_dilation(Q, 1.0, s0, depth=int(N))) for N in Ns] for Q in Qs])
     R_ode = np.array([[_half_time(Q, s0, int(N)) / _half_time(1.0, s0, int(N)) for N in Ns] for Q in Qs])
     return ({"dilation_depths": Ns, "dilation_Q": Qs, "dilation_R": R, "dilation_R_ode": R_ode},
             {"R": {f"Q={Q:g}": R[i].tolist() for i, Q in enumerate(Qs)},
@@ -179,11 +202,11 @@ def _gaps():
     for name, lam, c in (("ordered", (1.0, 0.5, 0.25), (1.0, 1.0, 1.0)), ("whitened", (1.0, 1.0, 1.0), (1.0, 0.5, 0.25))):
         lam, c, g = np.asarray(lam), np.asarray(c), []
         for N in (1, 2, 3, 4):
-            T = (cf.deep_g(0.9, N) - cf.deep_g(1e-3 / c[0], N)) / (lam[0] * c[0] ** (2 - 2 / N))
-            a = cf.deep_gf_trajectory(lam, c, 1e-3, N, np.float64(T))
-            t = (cf.deep_g(0.9, N) - cf.deep_g(1e-3 / a[0], N)) / (lam[0] * a[0] ** (2 - 2 / N))
-            qS = cf.deep_distilled_trajectory(lam, a, 1e-3, N, np.asarray([t])) / c[None, :]
-            g.append(float(cf.deep_matched_progress_gap(lam, c, 1e-3, N, qS).gap[0, 1]))
+            T = (cf.deep_g(0.9, depth=N) - cf.deep_g(1e-3 / c[0], depth=N)) / (lam[0] * c[0] ** (2 - 2 / N))
+            a = cf.deep_gf_trajectory(lam, c, 1e-3, np.float64(T), depth=N)
+            t = (cf.deep_g(0.9, depth=N) - cf.deep_g(1e-3 / a[0], depth=N)) / (lam[0] * a[0] ** (2 - 2 / N))
+            qS = cf.deep_distilled_trajectory(lam, a, 1e-3, np.asarray([t]), depth=N) / c[None, :]
+            g.append(float(cf.deep_matched_progress_gap(lam, c, 1e-3, qS, depth=N).gap[0, 1]))
         out[name] = np.asarray(g)
     return {"gap_depths": np.arange(1, 5), "gap_ordered": out["ordered"], "gap_whitened": out["whitened"]}
 
@@ -196,6 +219,8 @@ def run(cfg, ctx) -> Result:
     m1, s1 = _depth_runs(cfg, D, lam, c, ctx.seed, ctx)
     m2, s2 = _modified(cfg)
     m3, s3 = _distill(cfg, D, lam, c, ctx.seed)
+    total = _total_steps(cfg, lam, c)
+    ctx.progress(total, total, "GD steps")
     m4, s4 = _dilation(cfg)
     m5 = _gaps()
     metrics.update({**m1, **m2, **m3, **m4, **m5})
@@ -207,7 +232,6 @@ def run(cfg, ctx) -> Result:
                "max_rel_error": max(exact_errs) / float(np.max(c)),
                "max_off_mode": max([v["max_off_mode"] for v in s1.values()] + [s3["max_off_mode"]]),
                "dtype": str(np.asarray(D.X).dtype)}
-    ctx.progress(len(cfg["model"]["depths"]) + 2, len(cfg["model"]["depths"]) + 2)
     return Result(metrics, summary)
 
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from linkd import closed_form as cf
-from linkd import dynamics
+from linkd import engine
 from linkd.config import Field
 from linkd.experiments._mse_common import (
     DATA_SECTION,
@@ -28,6 +28,8 @@ from linkd.experiments._mse_common import (
     validate,
 )
 from linkd.registry import Experiment, Result, register
+
+__all__ = ["SCHEMA", "validate", "run", "run_sweep"]
 
 SCHEMA = {
     "data": DATA_SECTION,
@@ -44,7 +46,7 @@ SCHEMA = {
 def run(cfg, ctx) -> Result:
     p = build_problem(cfg, ctx.seed)
     T, t, k = cfg["teacher"]["steps"], cfg["student"]["steps"], cfg["record"]["every"]
-    ctx.progress(0, T + t)
+    ctx.progress(0, T + t, "GD steps")
     teacher = train_mse(p, p.y, T, k)
     ctx.progress(T, T + t)
     student = train_mse(p, p.X @ teacher.params, t, k)
@@ -60,20 +62,20 @@ def run_sweep(cfg, points, ctx) -> list[Result]:
     probs = [build_problem(c, c.get("run.seed")) for c in cfgs]
     stack = lambda name: jnp.stack([getattr(q, name) for q in probs])  # noqa: E731
     X, basis, X_test, y_test = stack("X"), stack("basis"), stack("X_test"), stack("y_test")
-    hyper = dynamics.Hyper(lr=jnp.asarray([q.lr for q in probs]))
+    hyper = engine.Hyper(lr=jnp.asarray([q.lr for q in probs]))
     w0 = jnp.zeros(X.shape[-1], X.dtype)
 
     def train_batch(targets, steps):
-        spec = dynamics.EngineSpec(family="mse", steps=steps, record_every=k)
-        data = dynamics.Data(X=X, targets=targets, basis=basis, X_test=X_test, labels_test=y_test)
-        return dynamics.sweep(w0, data, hyper, spec, batched=("data", "hyper"))
+        spec = engine.EngineSpec(family="mse", steps=steps, record_every=k)
+        data = engine.Data(X=X, targets=targets, basis=basis, X_test=X_test, labels_test=y_test)
+        return engine.sweep(w0, data, hyper, spec, batched=("data", "hyper"))
 
-    ctx.progress(0, 2)
+    ctx.progress(0, T + t, "GD steps")  # every point at once, under one vmap
     teacher = train_batch(stack("y"), T)
-    ctx.progress(1, 2)
+    ctx.progress(T, T + t)
     student = train_batch(jnp.einsum("snd,sd->sn", X, teacher.params), t)
-    ctx.progress(2, 2)
-    member = lambda tr, i: dynamics.Trajectory(  # noqa: E731
+    ctx.progress(T + t, T + t)
+    member = lambda tr, i: engine.Trajectory(  # noqa: E731
         tr.steps, tr.coeffs[i], {m: v[i] for m, v in tr.metrics.items()}, tr.params[i], tr.bad_step[i])
     return [_result(c, q, member(teacher, i), member(student, i)) for i, (c, q) in enumerate(zip(cfgs, probs))]
 
@@ -87,7 +89,8 @@ def _result(cfg, p, teacher, student) -> Result:
     pred_S = cf.teacher_student_filters(p.eigvals, p.lr, T, np.asarray(student.steps)) * np.asarray(p.c_star)[None, :]
     # exaggeration gap from the *measured* student progress at the end, over the positive spectrum
     qS_end = progress_trajectory(student.coeffs[-1:], p.c_star)[0]
-    gap = np.asarray(cf.exaggeration_gap_from_progress(p.eigvals, p.lr, qS_end)) if cfg["train"]["lr_fraction"] < 1 else None
+    gap = np.asarray(cf.exaggeration_gap_from_progress(p.eigvals, p.lr, qS_end).gap) if cfg["train"]["lr_fraction"] < 1 else None
+    gap = None if gap is None or not np.any(np.isfinite(gap)) else gap[np.isfinite(gap)]  # the defined pairs
     err_T, err_S = closed_form_errors(teacher.coeffs, pred_T), closed_form_errors(student.coeffs, pred_S)
     metrics = {
         "eigvals": np.asarray(p.eigvals),
@@ -121,14 +124,14 @@ def _result(cfg, p, teacher, student) -> Result:
     return Result(metrics, summary)
 
 
-def figure_progress(metrics, summary, cfg) -> dict:
+def _figure_progress(metrics, summary, cfg) -> dict:
     """F1: q_k(t) of teacher and student, simulation markers over closed-form lines, log-step axis."""
     from linkd.plotting import eigen as figures
 
     return {"eigen_convergence": figures.progress_curves(metrics, summary)}
 
 
-def figure_exaggeration(metrics, summary, cfg) -> dict:
+def _figure_exaggeration(metrics, summary, cfg) -> dict:
     """F2: parametric q_j against q_i for teacher and student."""
     from linkd.plotting import eigen as figures
 
@@ -138,7 +141,7 @@ def figure_exaggeration(metrics, summary, cfg) -> dict:
 register(Experiment(
     name="eigen_convergence",
     description="F1: teacher and distilled student progress q_k(t) along eigendirections, simulation vs closed form",
-    schema=SCHEMA, run=run, figures=figure_progress, validate=validate,
+    schema=SCHEMA, run=run, figures=_figure_progress, validate=validate,
     vectorized=("run.seed", "train.lr_fraction"), run_sweep=run_sweep,
     headline=("teacher_vs_closed_form.max_rel_error", "student_vs_closed_form.max_rel_error", "max_rel_error"),
 ))
@@ -146,7 +149,7 @@ register(Experiment(
 register(Experiment(
     name="exaggeration",
     description="F2: KD exaggerates GD's implicit bias: q_j vs q_i, teacher curve above the student's",
-    schema=SCHEMA, run=run, figures=figure_exaggeration, validate=validate,
+    schema=SCHEMA, run=run, figures=_figure_exaggeration, validate=validate,
     vectorized=("run.seed", "train.lr_fraction"), run_sweep=run_sweep,
     headline=("max_rel_error", "exaggeration_gap_min", "exaggeration_gap_max"),
 ))

@@ -32,11 +32,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import data, dynamics, metrics
+from linkd import data, engine, metrics
 from linkd.config import Field
 from linkd.errors import ConfigError
 from linkd.experiments._mse_common import population_spectrum
 from linkd.registry import Experiment, Result, register
+
+__all__ = ["SCHEMA", "DIRECTIONS", "validate", "run", "figure"]
 
 _FRACTION = Field(float, 0.9, "η as a fraction of 1/L, L = λ_max(Σ̂)/4 (max over the sweep); < 2 is stable",
                   low=0.0, high=2.0, low_open=True, high_open=True)
@@ -92,10 +94,10 @@ def validate(cfg) -> None:
 
 def _train(X, targets, labels, lr, alpha, tau, steps):
     M, n, d = X.shape
-    return dynamics.sweep(
-        jnp.zeros((M, d), X.dtype), dynamics.Data(X=X, targets=targets, labels=labels),
-        dynamics.Hyper(lr=lr, tau=tau, alpha=alpha),
-        dynamics.EngineSpec(family="binary", steps=steps, record_every=steps), batched=("params", "data"))
+    return engine.sweep(
+        jnp.zeros((M, d), X.dtype), engine.Data(X=X, targets=targets, labels=labels),
+        engine.Hyper(lr=lr, tau=tau, alpha=alpha),
+        engine.EngineSpec(family="binary", steps=steps, record_every=steps), batched=("params", "data"))
 
 
 def _slope(x, y) -> float:
@@ -203,8 +205,8 @@ def run(cfg, ctx) -> Result:
     members = list(itertools.product(range(G), range(S), range(m)))
     X_T = jnp.stack([aug(g, s, j, X[s]) for g, s, j in members])
     y_T = jnp.stack([y[s] for g, s, j in members])
-    ctx.progress(0, total)
-    lr_T = dynamics.default_lr(X_T, "binary", Tc["lr_fraction"])
+    ctx.progress(0, total, "GD steps")
+    lr_T = engine.default_lr(X_T, "binary", Tc["lr_fraction"])
     teachers = _train(X_T, jnp.zeros(y_T.shape, X.dtype), y_T, lr_T, 1.0, 1.0, Tc["steps"])
     ctx.progress(Tc["steps"], total)
     W_T = np.asarray(teachers.params).reshape(G, S, m, D["d"])
@@ -212,7 +214,7 @@ def run(cfg, ctx) -> Result:
     pairs = [(g, s) for g in range(G) for s in range(S)]
     X_S = jnp.stack([aug(g, s, m, X[s]) if St["augment"] else X[s] for g, s in pairs])
     z_ens = jnp.einsum("pnd,pkd->pn", X_S, jnp.asarray(W_T.reshape(G * S, m, D["d"]))) / m  # logit average
-    lr_S = dynamics.default_lr(X_S, "binary", St["lr_fraction"], St["tau"])
+    lr_S = engine.default_lr(X_S, "binary", St["lr_fraction"], St["tau"])
     student = _train(X_S, z_ens, jnp.stack([y[s] for g, s in pairs]), lr_S, St["alpha"], St["tau"], St["steps"])
     ctx.progress(total, total)
     W_S = np.asarray(student.params).reshape(G, S, D["d"])

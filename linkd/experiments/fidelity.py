@@ -21,7 +21,7 @@ top-1 agreement (Stanton Eq. 2, a fraction), the mean squared logit difference
   KL = 0. Markers: the simulated student after ``train.steps`` steps (the same budget for every n).
 
 Each distillation set is the first n rows of one pool per seed (nested sets); ``data.seeds`` seeds
-run under one ``vmap`` (:func:`linkd.dynamics.sweep`, batched data); bars are ±1 standard error
+run under one ``vmap`` (:func:`linkd.engine.sweep`, batched data); bars are ±1 standard error
 over seeds.
 """
 from __future__ import annotations
@@ -30,11 +30,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import closed_form, data, dynamics, spectral
+from linkd import closed_form, data, engine, spectral
 from linkd.config import Field
 from linkd.errors import ConfigError
 from linkd.experiments._mse_common import population_spectrum
 from linkd.registry import Experiment, Result, register
+
+__all__ = ["SCHEMA", "validate", "binary_kl_from_logits", "predicted_curves", "run", "figure"]
 
 SCHEMA = {
     "data": {
@@ -129,7 +131,7 @@ def _train(pool, w_star, ns, steps: int, every: int, fraction: float, record: bo
     fam = _family(loss)
     Xs, lrs, lr_eff = [], [], []
     for n in ns:
-        lr = dynamics.default_lr(pool[:, :n], fam, fraction)
+        lr = engine.default_lr(pool[:, :n], fam, fraction)
         lrs.append(lr)
         Xs.append(pool * (jnp.arange(N) < n).astype(pool.dtype)[None, :, None])
         lr_eff += [lr * N / n] * S
@@ -138,9 +140,9 @@ def _train(pool, w_star, ns, steps: int, every: int, fraction: float, record: bo
     targets = jnp.einsum("snd,sd->sn", X, W)
     M = X.shape[0]
     basis = jnp.broadcast_to(jnp.eye(d, dtype=X.dtype), (M, d, d)) if record else None
-    traj = dynamics.sweep(jnp.zeros((M, d), X.dtype), dynamics.Data(X=X, targets=targets, basis=basis),
-                          dynamics.Hyper(lr=jnp.asarray(lr_eff, X.dtype)),
-                          dynamics.EngineSpec(family=fam, steps=steps, record_every=every if record else steps),
+    traj = engine.sweep(jnp.zeros((M, d), X.dtype), engine.Data(X=X, targets=targets, basis=basis),
+                          engine.Hyper(lr=jnp.asarray(lr_eff, X.dtype)),
+                          engine.EngineSpec(family=fam, steps=steps, record_every=every if record else steps),
                           batched=("params", "data", "hyper"))
     return traj, lrs
 
@@ -151,8 +153,8 @@ def predicted_curves(X, w_star, cov, lr: float, t) -> tuple[np.ndarray, np.ndarr
     sp = spectral.eigh_desc(jnp.asarray(X))
     lam, V = np.asarray(sp.eigvals), np.asarray(sp.basis)
     c = V.T @ np.asarray(w_star)
-    agree = closed_form.sign_agreement_curve(lam, V, c, lr, None, t, cov)
-    dis = closed_form.test_disagreement(lam, V, c, lr, None, t, cov)
+    agree = closed_form.sign_agreement_curve(lam, V, c, lr, None, t, cov=cov)
+    dis = closed_form.test_disagreement(lam, V, c, lr, None, t, cov=cov)
     return np.asarray(agree), np.asarray(dis)
 
 
@@ -252,7 +254,7 @@ def run(cfg, ctx) -> Result:
     S, _, d = pool.shape
     zT_test = np.asarray(jnp.einsum("snd,sd->sn", X_test, w_star))
     total = Tr["steps"] * (len(set(D["n_values"])) + len(D["n_curves"]))
-    ctx.progress(0, total)
+    ctx.progress(0, total, "GD steps")
     m: dict[str, np.ndarray] = {"eigvals": lam, "n_values": np.asarray(sorted(set(D["n_values"]))),
                                 "n_curves": np.asarray(D["n_curves"])}
     summary: dict = {"d": d, "seeds": S, "condition_number": float(lam[0] / lam[-1]), "steps": Tr["steps"],

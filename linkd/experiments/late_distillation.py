@@ -26,6 +26,8 @@ from linkd.experiments._mse_common import (
 )
 from linkd.registry import Experiment, Result, register
 
+__all__ = ["SCHEMA", "validate", "run", "figure"]
+
 SCHEMA = {
     "data": {**DATA_SECTION, "noise": Field(float, 1.0, "label noise std σ in y = Xw* + σε", low=0.0)},
     "teacher": {"steps": Field(int, 60, "teacher GD steps T (early stopping)", low=1)},
@@ -49,14 +51,16 @@ def run(cfg, ctx) -> Result:
     p = build_problem(cfg, ctx.seed)
     T, steps, t0, k = cfg["teacher"]["steps"], cfg["student"]["steps"], cfg["student"]["switch_step"], cfg["record"]["every"]
     d = p.X.shape[1]
+    total = T + 3 * steps  # teacher, then the hard, distilled and switched students
     teacher = train_mse(p, p.y, T, T)
     y_hat = p.X @ teacher.params
+    ctx.progress(T, total, "GD steps")
     hard = train_mse(p, p.y, steps, k)
-    ctx.progress(1, 3)
+    ctx.progress(T + steps, total)
     kd = train_mse(p, y_hat, steps, k)
-    ctx.progress(2, 3)
+    ctx.progress(T + 2 * steps, total)
     switch = train_mse(p, y_hat, steps, k, labels=p.y, switch_step=t0)
-    ctx.progress(3, 3)
+    ctx.progress(total, total)
     s = np.asarray(hard.steps)
     preds = {
         "hard": cf.gd_mse_trajectory(p.eigvals, p.c_star, np.zeros(d), p.lr, s),

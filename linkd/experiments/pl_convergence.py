@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from linkd import closed_form as cf
-from linkd import data, dynamics
+from linkd import data, engine, stability
 from linkd.config import Field
 from linkd.errors import ConfigError
 from linkd.models import DeepLinear, init_deep_linear, init_linear
@@ -68,15 +68,15 @@ def _train(params0, X, targets, lr, steps, batched: bool, basis):
     """Chunked GD; returns recorded steps, end-to-end w(t) (…, R, d), checkpoints and params there."""
     t, rec_steps, coeffs, ckpt, ckpt_params = 0, [np.zeros(1, np.int64)], None, [0], [params0]
     params = params0
-    dat = dynamics.Data(X=X, targets=targets, basis=basis)
+    dat = engine.Data(X=X, targets=targets, basis=basis)
     for size in _chunks(steps):
-        spec = dynamics.EngineSpec(family="binary", steps=size, record_every=1)
+        spec = engine.EngineSpec(family="binary", steps=size, record_every=1)
         if batched:
-            tr = dynamics.sweep(params, dat, dynamics.Hyper(lr=lr), spec, batched=("params",))
+            tr = engine.sweep(params, dat, engine.Hyper(lr=lr), spec, batched=("params",))
             c = np.asarray(tr.coeffs)  # (S, size+1, d)
             coeffs = c if coeffs is None else np.concatenate([coeffs, c[:, 1:]], axis=1)
         else:
-            tr = dynamics.simulate(params, dat, dynamics.Hyper(lr=lr), spec)
+            tr = engine.simulate(params, dat, engine.Hyper(lr=lr), spec)
             c = np.asarray(tr.coeffs)
             coeffs = c if coeffs is None else np.concatenate([coeffs, c[1:]], axis=0)
         rec_steps.append(t + np.arange(1, size + 1))
@@ -98,7 +98,7 @@ def run(cfg, ctx) -> Result:
     P = projector(X)
     eye = jnp.eye(d, dtype=X.dtype)
     lam_max = float(jnp.linalg.eigvalsh(X.T @ X / n)[-1])
-    L1 = lam_max / 4.0
+    L1 = stability.smoothness("binary", lam_max)  # λ_max/4
     metrics: dict = {"eigvals": np.asarray(jnp.linalg.eigvalsh(X.T @ X / n)[::-1]), "depths": np.asarray(M["depths"], np.int64),
                      "init_scales": np.asarray(M["init_scales"], dtype=np.float64)}
     summary: dict = {"n": n, "d": d, "rank": int(jnp.linalg.matrix_rank(X))}
@@ -116,7 +116,8 @@ def run(cfg, ctx) -> Result:
     main = list(M["init_scales"]).index(M["init_scale"])
     scales = jnp.asarray(M["init_scales"], X.dtype)
     widths = (M["width"],)
-    for N in M["depths"]:
+    ctx.progress(T["steps"], T["steps"] * (1 + len(M["depths"])), "GD steps")  # linear, then one per depth
+    for i, N in enumerate(M["depths"]):
         base = init_deep_linear(d, widths * (N - 1), scale=1.0, key=jax.random.fold_in(k_deep, N))
         params0 = DeepLinear(tuple(scales.reshape((-1, 1, 1)) * Wl[None] for Wl in base.layers))
         lr = T["lr_fraction"] / (N * L1 * max(1.0, D["teacher_norm"] ** (2.0 - 2.0 / N)))
@@ -143,7 +144,7 @@ def run(cfg, ctx) -> Result:
             "init_orth_norm": [float(v) for v in orth[:, 0]],
             "orth_shrinks_with_init_scale": bool(np.all(np.diff(orth[:, -1]) > 0)),
         }
-        ctx.progress(1, 1)
+        ctx.progress(T["steps"] * (i + 2))
     summary["W1_invariant_max_err"] = max(summary[f"deep{N}"]["W1_invariant_max_err"] for N in M["depths"]) if M["depths"] else None
     return Result(metrics, summary)
 

@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linkd import bounds, data, dynamics, spectral
+from linkd import bounds, data, engine, spectral, stability
 from linkd.closed_form import pl_limit
 from linkd.config import Field
 from linkd.data import GEOMETRY_KINDS
@@ -127,14 +127,6 @@ def _geom_params(cfg, kind: str) -> dict:
     return {}
 
 
-# The exact risk R(φ) lives in linkd.bounds (theory, checked by the claim pl.geometry_exact_risk);
-# these names are kept for existing callers.
-exact_risk = bounds.geometry_risk
-exact_risk_fn = bounds.geometry_risk_fn
-_risk_table = bounds.geometry_risk_table
-_apply_risk = bounds.apply_risk_table
-
-
 def _angle(W, w_star):
     """Angle between each column of W (d, m) and w_star (d,)."""
     cos = (w_star @ W) / (jnp.linalg.norm(W, axis=0) * jnp.linalg.norm(w_star))
@@ -194,7 +186,7 @@ def _draws(keys, tkey, pkey, w_star, cols, tab, rank_tol, *, kind, n_max, n_test
         i, k = a
         X = jax.vmap(lambda kk: _sample(kind, kk, n_max, w_star, pstat))(k)  # (batch, n_max, d)
         W = jax.vmap(limits)(X)  # (batch, d, m)
-        r = jax.vmap(lambda w: _apply_risk(kind, _angle(w, w_star), tab))(W)
+        r = jax.vmap(lambda w: bounds.apply_risk_table(kind, _angle(w, w_star), tab))(W)
         first = i == 0
         carry = (jnp.where(first, X[:n_keep], carry[0]), jnp.where(first, W[:n_keep], carry[1]))
         return carry, r
@@ -234,7 +226,7 @@ def _deep_post(params, X, w_star, tab, *, kind):
     Pw = jnp.einsum("sij,sj->si", P, w)
     rowspace_err = jnp.linalg.norm(Pw - jnp.einsum("sij,j->si", P, w_star), axis=1) / jnp.linalg.norm(w_star)
     orth = jnp.linalg.norm(w - Pw, axis=1) / jnp.linalg.norm(w_star)
-    return _apply_risk(kind, _angle(w.T, w_star), tab), rowspace_err, orth
+    return bounds.apply_risk_table(kind, _angle(w.T, w_star), tab), rowspace_err, orth
 
 
 def pad_rows(X, n_pad: int):
@@ -271,16 +263,16 @@ def _train_linear_check(kind, key, w_star, cfg, params, X_first):
     out = []
     n_max = int(max(cfg.get("data.ns")))
     n_pad = int(max(L["ns"]))
-    spec = dynamics.EngineSpec(family="binary", steps=L["max_steps"])
+    spec = engine.EngineSpec(family="binary", steps=L["max_steps"])
     for s in range(L["sets"]):
         X_all = X_first[s] if s < X_first.shape[0] else _sample(kind, jax.random.fold_in(key, s), n_max, w_star, params)
         for n in L["ns"]:
             X = X_all[:n]
-            lr = dynamics.default_lr(X, "binary", L["lr_fraction"])
+            lr = engine.default_lr(X, "binary", L["lr_fraction"])
             scale = n / n_pad
             Xp = pad_rows(X, n_pad)
-            conv = dynamics.simulate_until(jnp.zeros_like(w_star), dynamics.Data(X=Xp, targets=Xp @ w_star),
-                                           dynamics.Hyper(lr=lr / scale), spec, grad_tol=L["grad_tol"] * scale)
+            conv = engine.simulate_until(jnp.zeros_like(w_star), engine.Data(X=Xp, targets=Xp @ w_star),
+                                           engine.Hyper(lr=lr / scale), spec, grad_tol=L["grad_tol"] * scale)
             limit = pl_limit(X, w_star)
             err = float(jnp.linalg.norm(conv.params - limit) / jnp.linalg.norm(limit))
             out.append({"set": s, "n": int(n), "steps": int(conv.steps), "grad_norm": float(conv.grad_norm) / scale,
@@ -311,14 +303,14 @@ def _train_deep(kind, key, w_star, cfg, Xp, lam_max, tab, N: int):
     ns_deep = [int(n) for n in D["ns"]]
     n_pad = max(ns_deep)
     wn = max(1.0, float(jnp.linalg.norm(w_star)) ** (2.0 - 2.0 / N))
-    lrs = [D["lr_fraction"] / (N * lm / 4.0 * wn) for lm in lam_max]
+    lrs = [D["lr_fraction"] / (N * stability.smoothness("binary", lm) * wn) for lm in lam_max]
     member_lr = jnp.asarray(np.repeat([lr * n_pad / n for lr, n in zip(lrs, ns_deep)], S), w_star.dtype)
     ikeys = jax.random.split(jax.random.fold_in(key, 7919 * N + 1), S)
     widths = (D["width"],) * (N - 1)
     params0 = jax.vmap(lambda k: init_deep_linear(d, widths, scale=D["init_scale"], key=k))(ikeys)
     params0 = jax.tree_util.tree_map(lambda x: jnp.tile(x, (len(ns_deep),) + (1,) * (x.ndim - 1)), params0)
-    spec = dynamics.EngineSpec(family="binary", steps=D["steps"], record_every=D["steps"])
-    traj = dynamics.sweep(params0, dynamics.Data(X=Xp, targets=Xp @ w_star), dynamics.Hyper(lr=member_lr), spec,
+    spec = engine.EngineSpec(family="binary", steps=D["steps"], record_every=D["steps"])
+    traj = engine.sweep(params0, engine.Data(X=Xp, targets=Xp @ w_star), engine.Hyper(lr=member_lr), spec,
                           batched=("params", "data", "hyper"))
     r, rowspace_err, orth = (np.asarray(a) for a in _deep_post(traj.params, Xp, w_star, tab, kind=kind))
     return [{"n": n, "risk": r[j * S:(j + 1) * S], "lr": lrs[j],
@@ -399,7 +391,7 @@ def _run_geometry(cfg, kind: str, key, w_star, ns: np.ndarray, metrics: dict, fi
     and returns the geometry's summary."""
     M, d = cfg["mc"], w_star.shape[0]
     params = _geom_params(cfg, kind)
-    tab = _risk_table(kind, d, M["quadrature"], **params)
+    tab = bounds.geometry_risk_table(kind, d, M["quadrature"], **params)
     dr = _mc_draws(cfg, kind, key, w_star, ns, tab, params)
     R = np.asarray(dr["R"])  # (S, len(ns))
     bound, bound_emp = _pl_bounds(cfg, kind, ns, d, params, dr["angles"])
@@ -438,7 +430,7 @@ def run(cfg, ctx) -> Result:
     k_teacher, k_geo = jax.random.split(jax.random.key(ctx.seed))
     w_star = jax.random.normal(k_teacher, (d,), default_float())
     w_star = w_star / jnp.linalg.norm(w_star)
-    metrics: dict = {"ns": ns, "steps": dynamics.EngineSpec(steps=cfg.get("deep.steps"),
+    metrics: dict = {"ns": ns, "steps": engine.EngineSpec(steps=cfg.get("deep.steps"),
                                                             record_every=cfg.get("deep.steps")).recorded_steps,
                      "linear_ns": np.asarray(cfg.get("linear.ns"), np.int64),
                      "deep_ns": np.asarray(cfg.get("deep.ns"), np.int64),
@@ -452,7 +444,7 @@ def run(cfg, ctx) -> Result:
     for done, kind in enumerate(D["geometries"]):
         key = jax.random.fold_in(k_geo, gidx[kind])
         summary[kind] = _run_geometry(cfg, kind, key, w_star, ns, metrics, first=done == 0)
-        ctx.progress(done + 1, len(D["geometries"]))
+        ctx.progress(done + 1, len(D["geometries"]), "geometries")
     summary["bound_holds_everywhere"] = all(summary[k]["bound_holds_all_n"] for k in D["geometries"])
     summary["non_increasing_everywhere"] = all(summary[k]["non_increasing_within_3se"] for k in D["geometries"])
     return Result(metrics, summary)
@@ -470,4 +462,4 @@ register(Experiment(
     schema=SCHEMA, run=run, figures=figure, validate=validate,
 ))
 
-__all__ = ["SCHEMA", "run", "validate", "exact_risk_fn", "figure"]
+__all__ = ["SCHEMA", "run", "validate", "pad_rows", "figure"]

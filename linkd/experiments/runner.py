@@ -5,21 +5,23 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from linkd.atomic import atomic_write_json, json_safe
 from linkd.config import Config, ConfigError, field_of, parse_value
-from linkd.errors import InputError, LinkdError, one_line
+from linkd.errors import InputError, LinkdError, RunDirError, one_line
 from linkd.progress_report import Progress
-from linkd.registry import Experiment, Result, RunContext, get, null_progress
-from linkd.rundir import Run, RunDir, atomic_write_json, collect_meta, json_safe, load_run, staged_directory, utc_now
+from linkd.registry import Experiment, Result, RunContext, get, load_config, null_progress
+from linkd.rundir import RUN_FILES, RunDir, collect_meta, staged_directory, utc_now
 
-__all__ = ["x64_mode", "execute", "draw_figures", "parse_grid", "grid_points", "point_name", "execute_sweep", "provenance",
-           "SWEEP_FORMAT"]
+__all__ = ["figure_caption", "x64_mode", "Run", "load_run", "execute", "draw_figures", "parse_grid", "grid_points", "point_name",
+           "execute_sweep", "provenance", "SWEEP_FORMAT"]
 
 #: Version of the ``sweep.json`` layout (documented in the README, "Sweeps").
 SWEEP_FORMAT = 1
@@ -38,6 +40,33 @@ def x64_mode(enabled: bool) -> Iterator[None]:
         yield
     finally:
         jax.config.update("jax_enable_x64", prev)
+
+
+class Run(NamedTuple):
+    """A run directory loaded back (unpacks as ``config, metrics, summary, meta``)."""
+
+    config: Config
+    metrics: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read a run directory (:mod:`linkd.rundir`) back; missing files raise :class:`RunDirError`
+    naming them. The config is re-validated against its experiment kind's schema."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDirError(f"{path} is not a directory; give the run directory printed by `linkd run`")
+    missing = [n for n in RUN_FILES if not (path / n).is_file()]
+    if missing:
+        raise RunDirError(f"{path} is not a complete run directory (missing {', '.join(missing)}); "
+                          "re-run it with `linkd run`")
+    config = load_config(path / "config.toml")
+    with np.load(path / "metrics.npz", allow_pickle=False) as z:
+        metrics = {k: z[k] for k in z.files}
+    summary = json.loads((path / "summary.json").read_text())
+    meta = json.loads((path / "meta.json").read_text())
+    return Run(config, metrics, summary, meta)
 
 
 def _check_result(exp: Experiment, result: Any, what: str = "run") -> Result:
@@ -102,6 +131,9 @@ def draw_figures(run: Run, directory: str | Path, formats: Sequence[str] = ("pdf
     with use_style():
         figs = exp.figures(run.metrics, run.summary, run.config)
     try:
+        if sorted(figs) != sorted(exp.stems):
+            raise InputError(f"experiment {exp.name!r}: figures() must draw the stems it declares, "
+                             f"Experiment.figure_stems = {list(exp.stems)}; got {sorted(figs)}")
         paths: list[Path] = []
         for stem, fig in figs.items():
             caption, keywords = figure_caption(run, stem)
@@ -153,7 +185,7 @@ def execute(config: Config, out: str | Path, *, overwrite: bool = False, quiet: 
                 rd.write_config(config)
                 rd.write_meta(meta)
                 if progress is None:
-                    progress = Progress(config.source, unit="steps", quiet=quiet)
+                    progress = Progress(config.source, quiet=quiet)
                 ctx = RunContext(seed=seed, x64=x64, quiet=quiet, progress=progress)
                 result = _check_result(exp, exp.run(config, ctx))
                 if hasattr(progress, "close"):
@@ -234,10 +266,11 @@ def _sweep_index(exp: Experiment, config: Config, grid, vectorized: bool, entrie
 def _sweep_results(exp: Experiment, config: Config, configs: list[Config], points: list[dict[str, Any]],
                    vectorized: bool, quiet: bool, t0: float) -> Iterator[tuple[int, Result, float]]:
     """``(index, checked result, wall seconds)`` for every grid point: one ``run_sweep`` call when
-    ``vectorized``, else ``run`` point after point with a progress line."""
+    ``vectorized`` (progress in the unit the experiment reports, e.g. GD steps, all points moving
+    together), else ``run`` point after point with progress counted in sweep points."""
     x64 = config.get("run.x64")
     if vectorized:
-        with Progress(f"{config.source} sweep", unit="steps", quiet=quiet) as prog:
+        with Progress(f"{config.source} sweep ({len(points)} points, vectorized)", quiet=quiet) as prog:
             ctx = RunContext(seed=config.get("run.seed"), x64=x64, quiet=quiet, progress=prog)
             assert exp.run_sweep is not None  # `vectorized` implies run_sweep
             results = exp.run_sweep(config, points, ctx)
@@ -248,7 +281,7 @@ def _sweep_results(exp: Experiment, config: Config, configs: list[Config], point
         for i, r in enumerate(results):
             yield i, _check_result(exp, r, "run_sweep"), wall
         return
-    with Progress(f"{config.source} sweep", total=len(points), unit="runs", quiet=quiet) as prog:
+    with Progress(f"{config.source} sweep", total=len(points), unit="points", quiet=quiet) as prog:
         for i, c in enumerate(configs):
             t1 = time.perf_counter()
             ctx = RunContext(seed=c.get("run.seed"), x64=x64, quiet=True, progress=null_progress)

@@ -91,7 +91,7 @@ def run(cfg, ctx) -> Result:
         }
     summary["u_shape_noisy"] = bool(summary["noisy"]["best_distillation_round"] >= 1
                                     and summary["noisy"]["best_round"] < len(err))
-    ctx.progress(1, 1)
+    ctx.progress(2 * R["rounds"], 2 * R["rounds"], "rounds")  # noisy and clean labels
     return Result(metrics, summary)
 
 

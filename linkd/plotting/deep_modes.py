@@ -7,6 +7,8 @@ from matplotlib.lines import Line2D
 
 from linkd.plotting.style import MARKERS, PALETTE, new_figure, styled
 
+__all__ = ["deep_modes"]
+
 
 def _markers(t: np.ndarray, y: np.ndarray, levels=(0.05, 0.2, 0.5, 0.8, 0.95), k: int = 6) -> np.ndarray:
     """Recorded indices to mark: the first record past each level of y (so a fast transition gets

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from linkd.plotting.labels import snap_zero, tolerance_note, zero_tolerance
 from linkd.plotting.style import MARKERS, PALETTE, new_figure, styled
+
+__all__ = ["progress_curves", "parametric_progress", "gap_title", "late_distillation"]
 
 
 def _marker_idx(steps: np.ndarray, n: int = 14) -> np.ndarray:
@@ -87,8 +90,17 @@ def parametric_progress(metrics, summary):
     ax.legend(loc="upper left")
     gmin = summary.get("exaggeration_gap_min")
     if gmin is not None:
-        ax.set_title(f"min gap $q_j^T(\\tau^*) - q_j^S$ = {gmin:.0e} (claim: $\\geq 0$)")
+        ax.set_title(gap_title(float(gmin), summary.get("dtype", "float64")), fontsize="small")
     return fig
+
+
+def gap_title(gmin: float, dtype="float64") -> str:
+    """Title of F2: the smallest gap :math:`q_j^T(\\tau^*) - q_j^S` (docs/theory.md §6.3), with round-off
+    (:func:`~linkd.plotting.labels.zero_tolerance` at scale 1) shown as 0 and the tolerance stated."""
+    tol = zero_tolerance(1.0, dtype)
+    g = float(snap_zero(gmin, tol))
+    shown = "0" if g == 0.0 else f"{g:.2g}"
+    return f"smallest gap $q_j^T(\\tau^*) - q_j^S$ = {shown}\n({tolerance_note(tol)})"
 
 
 @styled

@@ -6,6 +6,8 @@ import numpy as np
 
 from linkd.plotting.style import MARKERS, PALETTE, new_figure, styled
 
+__all__ = ["confidence_exaggeration", "fidelity", "ensemble_attention"]
+
 
 @styled
 def confidence_exaggeration(metrics, summary):

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from linkd.atomic import atomic_savefig, atomic_write_text
 from linkd.errors import ConfigError, InputError
 
 __all__ = [
@@ -127,8 +128,6 @@ def save_figure(fig: Figure, directory: str | Path, stem: str, formats: Sequence
     figure formats are removed, so the directory never holds a stale rendering. Metadata dates
     are dropped: re-saving an unchanged figure gives identical bytes.
     """
-    from linkd.rundir import atomic_open, atomic_write_text
-
     directory = Path(directory)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
@@ -137,10 +136,8 @@ def save_figure(fig: Figure, directory: str | Path, stem: str, formats: Sequence
     out = []
     with use_style():
         for fmt in formats:
-            path = directory / f"{stem}.{fmt}"
-            with atomic_open(path) as fh:
-                fig.savefig(fh, format=fmt, dpi=dpi, metadata=_metadata(fmt, title, caption, keywords))
-            out.append(path)
+            out.append(atomic_savefig(fig, directory / f"{stem}.{fmt}", format=fmt, dpi=dpi,
+                                      metadata=_metadata(fmt, title, caption, keywords)))
     if caption:
         out.append(atomic_write_text(directory / f"{stem}{CAPTION_SUFFIX}", caption))
     for fmt in set(FORMATS) - set(formats):

@@ -6,6 +6,8 @@ import numpy as np
 
 from linkd.plotting.style import MARKERS, PALETTE, new_figure, styled
 
+__all__ = ["temperature_figure"]
+
 
 def _log_idx(steps: np.ndarray, n: int = 12) -> np.ndarray:
     """About n indices evenly spread on a log-step axis (step 0 skipped)."""

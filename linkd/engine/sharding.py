@@ -1,17 +1,16 @@
 r"""Sharding a sweep across devices: the sweep axis is partitioned over a 1-D device mesh.
 
-:func:`linkd.dynamics.sweep` vmaps one trajectory over a leading sweep axis S. Passing
-``sharding=sweep_sharding()`` places every batched input with that axis split across all visible
-devices (``PartitionSpec("sweep")``) and every shared input (X, unswept hyper-parameters)
-replicated; the jitted, vmapped scan then runs S/k members on each of the k devices with no
-communication (the members are independent), and the outputs stay sharded the same way::
+:func:`linkd.engine.sweep` vmaps one trajectory (docs/theory.md §2.2) over a leading sweep axis
+S. Passing ``sharding=sweep_sharding()`` places every batched input with that axis split across
+all k visible devices (``PartitionSpec("sweep")``) and every shared input (X, unswept
+hyper-parameters) replicated; the jitted, vmapped scan then runs S/k members on each device with
+no communication (the members are independent), and the outputs stay sharded the same way::
 
-    from linkd import dynamics, sharding
-    sh = sharding.sweep_sharding()                       # all devices: GPUs, TPU cores, CPU devices
-    tr = dynamics.sweep(w0, data, dynamics.Hyper(lr=lrs), spec, sharding=sh)  # any S: padded, trimmed
+    from linkd import engine
+    sh = engine.sweep_sharding()                     # all devices: GPUs, TPU cores, CPU devices
+    tr = engine.sweep(w0, data, engine.Hyper(lr=lrs), spec, sharding=sh)  # any S: padded, trimmed
 
-This module holds the mesh helpers only and imports nothing from the engine (dynamics imports it).
-``sharding.sweep_sharded(...)`` (older name) is ``dynamics.sweep(..., sharding=sweep_sharding())``.
+This module holds the mesh helpers only and imports nothing else from the engine.
 
 The same code runs on one CPU, several GPUs (``JAX_PLATFORMS=cuda``) or a TPU slice. On CPU,
 ``jax.config.update("jax_num_cpu_devices", 4)`` (before any computation) gives 4 host devices;
@@ -26,8 +25,8 @@ the devices of all processes, ``sweep_sharding()`` builds the mesh over all of t
 on its own devices. The outputs are global arrays of which each process holds its own shards
 (``array.addressable_shards``); gather them on every process with
 ``jax.experimental.multihost_utils.process_allgather(x)`` before writing, or let process 0 write
-only its shards. :func:`linkd.dynamics.sweep` pads the sweep to a multiple of the global device count and trims
-the outputs.
+only its shards. :func:`linkd.engine.sweep` pads the sweep to a multiple of the global device
+count and trims the outputs.
 """
 from __future__ import annotations
 
@@ -42,16 +41,6 @@ from linkd.errors import ConfigError
 AXIS = "sweep"
 
 __all__ = ["AXIS", "padded_size", "place_batched", "sweep_sharding"]
-
-
-def __getattr__(name: str):
-    # ``sweep_sharded`` (older API) is dynamics.sweep(..., sharding=...); resolved on first use so
-    # that this module never imports the engine at import time (no dynamics <-> sharding cycle).
-    if name == "sweep_sharded":
-        import importlib
-
-        return importlib.import_module("linkd.dynamics").sweep_sharded
-    raise AttributeError(f"module 'linkd.sharding' has no attribute {name!r}")
 
 
 def sweep_sharding(devices: Sequence[Any] | None = None) -> NamedSharding:
@@ -81,7 +70,7 @@ def place_batched(args, in_axes, sharding: NamedSharding):
 
     ``in_axes`` is a prefix of ``args`` as in :func:`jax.vmap` (None / 0 for a whole argument,
     or a matching tree). Raises :class:`~linkd.errors.ConfigError` if a batched leading size is
-    not a multiple of the device count (:func:`linkd.dynamics.sweep` pads and trims)."""
+    not a multiple of the device count (:func:`linkd.engine.sweep` pads and trims)."""
     k = _n_devices(sharding)
     split = sharding
     repl = NamedSharding(sharding.mesh, PartitionSpec())
@@ -98,7 +87,7 @@ def place_batched(args, in_axes, sharding: NamedSharding):
                 raise ConfigError(
                     "sweep size", S,
                     f"a multiple of the {k} devices of the mesh (pad to {padded_size(S, sharding)}: "
-                    "linkd.dynamics.sweep(..., sharding=...) does it and trims the outputs)",
+                    "linkd.engine.sweep(..., sharding=...) does it and trims the outputs)",
                     problem="cannot be split evenly",
                 )
             return jax.device_put(x, split)
