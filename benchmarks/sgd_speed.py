@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -36,22 +35,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+from benchmarks.timing import median_time
 from linkd import engine
 from linkd.closed_form import sgd
-
-
-def _time(fn, repeats: int) -> tuple[float, float]:
-    """(median seconds after a warm-up, warm-up minus median ≈ compile)."""
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - t0
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        ts.append(time.perf_counter() - t0)
-    med = statistics.median(ts)
-    return med, max(first - med, 0.0)
 
 
 def _problem(n: int, d: int, seed: int = 0):
@@ -76,7 +62,7 @@ def numpy_step_seconds(X, y, lr: float, B: int, S: int, steps: int) -> float:
 def matmul_ceiling(N: int = 1000, repeats: int = 3) -> float:
     A = jax.random.normal(jax.random.key(2), (N, N), jnp.float64)
     mm = jax.jit(lambda A: A @ A)
-    sec, _ = _time(lambda: mm(A), repeats)
+    sec, _ = median_time(lambda: mm(A), repeats)
     return 2 * N**3 / sec / 1e9
 
 
@@ -85,7 +71,7 @@ def trajectory_rows(S=10_000, n=1000, d=100, B=32, steps=200, np_steps=10, repea
     lr = 0.5 * sgd.sgd_lr_limit(X, batch_size=B)
     data = engine.Data(jnp.asarray(X), jnp.asarray(y), basis=jnp.eye(d)[:, :10])
     spec = engine.EngineSpec(steps=steps, record_every=100, batch_size=B)
-    sec, comp = _time(lambda: engine.simulate_seeds(jnp.zeros(d), data, engine.Hyper(lr=lr), spec,
+    sec, comp = median_time(lambda: engine.simulate_seeds(jnp.zeros(d), data, engine.Hyper(lr=lr), spec,
                                                     jax.random.key(0), S, check=False).coeffs, repeats)
     per_step = sec / steps
     np_step = numpy_step_seconds(X, y, lr, B, S, np_steps)
@@ -109,7 +95,7 @@ def moment_rows(d=300, steps=2000, ns=(1000, 300), repeats=1) -> list[dict]:
     out = []
     for n in ns:
         X, y = _problem(n, d)
-        sec, comp = _time(lambda: sgd.sgd_moments(X, y, None, 0.5, steps, batch_size=32, record_every=100,
+        sec, comp = median_time(lambda: sgd.sgd_moments(X, y, None, 0.5, steps, batch_size=32, record_every=100,
                                                   keep_cov=False).var, repeats)
         gf = 4 * n * d * d * steps / sec / 1e9
         out.append(dict(group="sgd", name=f"sgd_moments n={n}, d={d}, {steps} steps", seconds=sec, compile_s=comp,

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import jax
 
@@ -26,21 +24,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+from benchmarks.timing import median_time
 from linkd.closed_form import temperature
-
-
-def _time(fn, repeats: int) -> tuple[float, float]:
-    """(median seconds after a warm-up, warm-up minus median ≈ compile)."""
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - t0
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        ts.append(time.perf_counter() - t0)
-    med = statistics.median(ts)
-    return med, max(first - med, 0.0)
 
 
 def rows(modes: int = 10_000, times: int = 1_000, repeats: int = 5, C: int = 10) -> list[dict]:
@@ -54,7 +39,7 @@ def rows(modes: int = 10_000, times: int = 1_000, repeats: int = 5, C: int = 10)
                       lambda: temperature.tempered_filter(lam, lr, t, num_classes=C)),
                      (f"GF filter 1-exp(-lam t/C), {modes} modes x {times} times",
                       lambda: temperature.gf_tempered_filter(lam, t.astype(lam.dtype), num_classes=C))):
-        sec, comp = _time(fn, repeats)
+        sec, comp = median_time(fn, repeats)
         out.append(dict(group="temperature", name=name, seconds=sec, compile_s=comp, target=f"< {target:g} s",
                         passed=sec < target, note="" if sec < target else "above the issue-9 target on this machine"))
     d = 20
@@ -63,7 +48,7 @@ def rows(modes: int = 10_000, times: int = 1_000, repeats: int = 5, C: int = 10)
     M3, gT = jnp.asarray(rng.standard_normal((d, d, d))), jnp.asarray(rng.standard_normal((d, C)))
     lr_d = 2.0 / float(lam_d[0])
     g0 = np.zeros_like(np.asarray(gT))
-    sec, comp = _time(lambda: temperature.first_order_correction(lam_d, M3, gT, g0, lr_d, times, num_classes=C),
+    sec, comp = median_time(lambda: temperature.first_order_correction(lam_d, M3, gT, g0, lr_d, times, num_classes=C),
                       max(1, repeats // 2))
     out.append(dict(group="temperature", name=f"1/tau correction, {d} modes x {times + 1} steps, C={C}", seconds=sec,
                     compile_s=comp, target=None, passed=None, note="O(T d^3 C); no target"))
