@@ -474,7 +474,8 @@ def gpu_f32_error(tab: Table, G: dict) -> float:
 # --------------------------------------------------------------------------------------------
 # rows from the other benchmark modules (each exposes rows() -> list[dict])
 
-EXTRA_MODULES = ("closed_form_speed", "temperature_speed", "network_speed", "claims_speed", "sgd_speed")
+EXTRA_MODULES = ("closed_form_speed", "temperature_speed", "network_speed", "claims_speed", "sgd_speed",
+                 "distributed_speed")
 _ROW_KEYS = ("group", "name", "seconds", "gflops", "ratio", "ratio_of", "target", "passed", "note", "compile_s")
 
 

@@ -1,7 +1,8 @@
 """The ``linkd`` command (also ``python -m linkd``): thin; parses, calls the library, prints.
 
     linkd run EXPERIMENT [--set key=value ...] [--out DIR] [--seed N] [--x64] [--overwrite] [--quiet]
-    linkd sweep EXPERIMENT --grid key=v1,v2,... [--grid ...] [--out DIR] [...]
+    linkd sweep EXPERIMENT --grid key=v1,v2,... [--grid ...] [--out DIR] [--shard I/N] [--distributed] [...]
+    linkd sweep --merge DIR [DIR ...] --out DIR
     linkd plot RUN_DIR|SWEEP_DIR [--format pdf,png] [--out DIR] [--metric KEY ...]
     linkd show EXPERIMENT [--set key=value ...] [--toml]
     linkd list [--claims FILE.py|MODULE ...]
@@ -12,7 +13,10 @@
 EXPERIMENT is a preset name (``linkd list``), ``kind:NAME`` for an experiment kind's built-in
 defaults, or a path to a TOML file; ``--set`` may come before it. User errors (bad config,
 existing run directory, divergence, memory budget: any ``LinkdError``) print one line
-``linkd: error: ...`` on stderr and exit 2, without a traceback, and write nothing.
+``linkd: error: ...`` on stderr and exit 2, without a traceback, and write nothing. An unusable
+``--out`` is refused before any work starts. SIGTERM (schedulers, ``timeout``) is handled like
+Ctrl-C: the run stops, its staging directory is removed, exit 143 (130 for Ctrl-C). Several
+processes (``--distributed``, ``--shard``/``--merge``): :mod:`linkd.distributed`, docs/distributed.md.
 """
 from __future__ import annotations
 
@@ -21,9 +25,11 @@ import datetime as _dt
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import textwrap
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -59,7 +65,9 @@ EXAMPLES = {
     "sweep": """examples:
   linkd sweep exaggeration --grid train.lr_fraction=0.3,0.6,0.9 --grid run.seed=0,1,2 --out runs/sw
   linkd sweep eigen_convergence --grid data.noise=0.1,0.5 --grid run.seed=0,1 --set student.steps=300
-  linkd plot runs/sw                            (mean +- SE over seeds, sweep_summary.csv)""",
+  linkd plot runs/sw                            (mean +- SE over seeds, sweep_summary.csv)
+  linkd sweep exaggeration --grid run.seed=0,1,2,3 --shard 0/2 --out runs/s0   (one slice; then 1/2, --merge)
+  linkd sweep exaggeration --grid run.seed=0,1,2,3 --distributed --out runs/sw   (under srun; docs/distributed.md)""",
     "plot": """examples:
   linkd plot runs/x --format pdf,png
   linkd plot runs/sw --metric max_rel_error     (a sweep directory: aggregate over seeds)""",
@@ -83,6 +91,18 @@ def _experiment_args(q: argparse.ArgumentParser) -> None:
                    help=_SET_HELP)
     q.add_argument("--seed", type=int, help="root seed (same as --set run.seed=N)")
     q.add_argument("--x64", action="store_true", help="float64 (same as --set run.x64=true)")
+
+
+def _sweep_args(q: argparse.ArgumentParser) -> None:
+    from linkd.distributed import add_arguments
+
+    q.add_argument("--out", help="sweep directory (default runs/<preset>-sweep-<timestamp>)")
+    q.add_argument("--shard", metavar="I/N", help="run only slice I of N of the grid (contiguous blocks) into "
+                                                  "--out; combine the N slices with --merge")
+    q.add_argument("--merge", nargs="+", metavar="DIR", help="combine the slices written by --shard I/N into "
+                                                             "--out, e.g. linkd sweep --merge runs/s0 runs/s1 "
+                                                             "--out runs/sw (no EXPERIMENT, no --grid)")
+    add_arguments(q)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     common_run(q)
     q.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a grid axis (repeatable; cartesian product); list-valued keys separate values with ;")
-    q.add_argument("--out", help="sweep directory (default runs/<preset>-sweep-<timestamp>)")
+    _sweep_args(q)
     q.set_defaults(func=_cmd_sweep)
 
     q = _parser(sub, "plot", "redraw a run's figures, or aggregate a sweep, from recorded data (never re-runs)")
@@ -212,6 +232,8 @@ def _command(argv: Sequence[str] | None) -> list[str]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from linkd.experiments import execute
 
+    if args.out:
+        _check_out(args.out, args.overwrite)
     config = _load(args)
     formats = _formats(args.format)
     out = Path(args.out) if args.out else _default_out(config.source)
@@ -248,15 +270,81 @@ def _prepare_sweep(args: argparse.Namespace):
     return config, parse_grid(config, args.grid)
 
 
+def _check_out(out: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse an unusable ``--out`` in one line before any work starts (no jax, no compile)."""
+    from linkd.rundir import check_output_dir
+
+    check_output_dir(out, overwrite)
+
+
+def _start_distributed(args: argparse.Namespace):
+    """The process context of ``--distributed`` (initialised before any array), and every process
+    agrees on process 0's refusal of ``--out``."""
+    global _CTX
+    from linkd import distributed
+
+    _CTX = distributed.from_args(args)
+    if _CTX.active:
+        problem = None
+        if _CTX.is_main and getattr(args, "out", None):
+            try:
+                _check_out(args.out, getattr(args, "overwrite", False))
+            except LinkdError as e:
+                problem = str(e)
+        _CTX.agree(problem, "the --out check")
+    elif getattr(args, "out", None):
+        _check_out(args.out, getattr(args, "overwrite", False))
+    return _CTX
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from linkd.experiments import execute_sweep
 
+    if args.merge:
+        return _cmd_merge(args)
+    if args.shard and args.distributed:
+        raise ConfigError("--shard", args.shard, "either --shard (array jobs, no coordinator) or --distributed",
+                          "both given")
+    if args.shard and not args.out:
+        raise ConfigError("--shard", args.shard, "with --out DIR (each slice its own directory)", "no --out")
+    ctx = _start_distributed(args)
     config, grid = _prepare_sweep(args)
     formats = _formats(args.format)
     out = Path(args.out) if args.out else _default_out(config.source, "sweep")
+    kw: dict = {}
+    if args.shard:
+        from linkd.distributed import Split, parse_shard
+        from linkd.experiments import grid_points
+
+        i, n = parse_shard(args.shard)
+        select = list(Split(len(grid_points(grid)), n).part(i))
+        kw = dict(select=select, index_extra={"shard": {"index": i, "count": n, "points": select}})
+    elif ctx.active:
+        from linkd.experiments import grid_points
+
+        def gather(local):
+            return [t for part in ctx.gather(local, "sweep points") for t in part]
+
+        kw = dict(select=ctx.mine(len(grid_points(grid))), gather=gather, write=ctx.is_main)
     path = execute_sweep(config, grid, out, overwrite=args.overwrite, quiet=args.quiet, figures=args.figures,
-                         formats=formats, command=args.command_line)
-    print(path)
+                         formats=formats, command=args.command_line, **kw)
+    if path is not None:
+        print(path)
+    if ctx.active:
+        ctx.barrier("the end")  # the others wait until process 0 has written
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from linkd.sweeps import merge
+
+    if args.experiment or args.grid or args.shard or args.distributed:
+        raise ConfigError("--merge", " ".join(args.merge), "--merge DIR... --out DIR alone (the slices hold the "
+                          "experiment and grid)", "EXPERIMENT/--grid/--shard/--distributed given too")
+    if not args.out:
+        raise ConfigError("--merge", " ".join(args.merge), "with --out DIR", "no --out")
+    _check_out(args.out, args.overwrite)
+    print(merge(args.merge, args.out, overwrite=args.overwrite, command=args.command_line))
     return 0
 
 
@@ -392,6 +480,9 @@ def _falsify_parser(sub) -> None:
     q.add_argument("--out", help="output directory (default runs/falsify-<claim>-<timestamp>)")
     q.add_argument("--no-plot", dest="plot", action="store_false", help="skip the violation plot")
     q.add_argument("--format", default="png,pdf", help="plot formats (default png,pdf)")
+    from linkd.distributed import add_arguments
+
+    add_arguments(q)
     q.set_defaults(func=_cmd_falsify)
 
 
@@ -400,10 +491,15 @@ def _cmd_falsify(args: argparse.Namespace) -> int:
 
     from linkd.claims.command import falsify_command
 
+    args.overwrite = True  # falsify rewrites its own files in --out; only an unusable --out is refused
+    ctx = _start_distributed(args)
     jax.config.update("jax_enable_x64", True)  # claims are checked in float64, as by `linkd check`
     out = Path(args.out) if args.out else _default_out(f"falsify-{args.claim}")
-    return falsify_command(args.claim, list(args.claims), budget=args.budget, seed=args.seed,
-                           time_limit=args.time_limit, out=out, plot=args.plot, formats=_formats(args.format))
+    rc = falsify_command(args.claim, list(args.claims), budget=args.budget, seed=args.seed,
+                         time_limit=args.time_limit, out=out, plot=args.plot, formats=_formats(args.format), ctx=ctx)
+    if ctx.active:
+        ctx.barrier("the end")
+    return rc
 
 
 def _cmd_list_claims(specs: list[str]) -> int:
@@ -501,6 +597,38 @@ def _fail(message: str) -> int:
     return 2
 
 
+_CTX = None  # the linkd.distributed.Context of a --distributed command
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the signal lands: the Ctrl-C path (staging directories removed)."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return int(args.func(args) or 0)
+    except LinkdError as e:
+        return _fail(str(e))
+    except FileExistsError as e:
+        return _fail(f"{e.filename or e}: exists; pass --overwrite or choose another --out")
+    except _Terminated:  # the staging directory is gone (staged_directory's cleanup ran on the way up)
+        print(f"{PROG}: terminated (SIGTERM); nothing written", file=sys.stderr)
+        from linkd.distributed import exit_now
+
+        exit_now(143)  # no interpreter teardown: XLA's threads may be mid-call when the signal lands
+        return 143  # pragma: no cover
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `linkd list | head`
+        sys.stderr.close()
+        return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 2 bad input, else the claim runner's code)."""
     os.environ.setdefault("MPLBACKEND", "Agg")  # never shows a window
@@ -519,18 +647,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         import jax
 
         jax.config.update("jax_enable_x64", True)
+    global _CTX
+    _CTX = None
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
-        return int(args.func(args) or 0)
-    except LinkdError as e:
-        return _fail(str(e))
-    except FileExistsError as e:
-        return _fail(f"{e.filename or e}: exists; pass --overwrite or choose another --out")
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `linkd list | head`
-        sys.stderr.close()
-        return 0
+        rc = _run(args)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    if rc != 0 and _distributed_running():  # a peer may be gone: jax.distributed's shutdown barrier would abort
+        from linkd.distributed import exit_now
+
+        exit_now(rc)
+    return rc
+
+
+def _distributed_running() -> bool:
+    jax = sys.modules.get("jax")
+    return jax is not None and jax.distributed.is_initialized()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from importlib import metadata
 from pathlib import Path
@@ -37,7 +38,8 @@ from linkd.atomic import atomic_write_json, atomic_write_npz, atomic_write_text,
 from linkd.config import Config, dump_toml
 from linkd.errors import LinkdError, RunDirError, RunDirExistsError
 
-__all__ = ["collect_meta", "git_info", "utc_now", "RunDir", "RUN_FILES", "check_output_dir", "staged_directory"]
+__all__ = ["collect_meta", "git_info", "utc_now", "RunDir", "RUN_FILES", "check_output_dir", "staged_directory",
+           "remove_stale_staging", "discard_active_staging"]
 
 RUN_FILES = ("config.toml", "meta.json", "metrics.npz", "summary.json")
 _PACKAGES = ("jax", "jaxlib", "numpy", "scipy", "optax", "matplotlib")
@@ -117,13 +119,24 @@ def collect_meta(*, seeds: Any = None, command: list[str] | None = None, x64: bo
 
 
 def check_output_dir(out: str | os.PathLike, overwrite: bool = False) -> None:
-    """Refuse ``out`` if it is a file, or a non-empty directory without ``overwrite``."""
-    out = Path(out)
+    """Refuse ``out`` if it is a file, a non-empty directory without ``overwrite``, or cannot be
+    created or written (the nearest existing directory above it is a file or not writable).
+    Cheap (no jax): the CLI calls it before any work starts."""
+    out = Path(os.path.abspath(out))
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{out} exists and is not a directory; choose another --out")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise RunDirExistsError(f"{out} exists and is not empty; pass --overwrite to replace it "
                                 "or choose another --out")
+    d = out.parent
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    if not d.is_dir():
+        raise RunDirError(f"cannot create {out}: {d} is not a directory; choose another --out")
+    try:  # a real probe: os.access says yes to root even on read-only or virtual file systems
+        os.rmdir(tempfile.mkdtemp(prefix=".linkd-probe.", dir=d))
+    except OSError as e:
+        raise RunDirError(f"cannot write in {d} ({e.strerror}); choose another --out") from None
 
 
 def _make_parents(d: Path) -> list[Path]:
@@ -156,6 +169,71 @@ def _is_run_output(entry: Path) -> bool:
     return entry.name in (*RUN_FILES, "figures", "sweep.json", "sweep_summary.csv") or (entry / "meta.json").exists()
 
 
+#: Staging directories of this process not yet swapped in (removed by :func:`discard_active_staging`).
+_ACTIVE: set[Path] = set()
+_STARTED = time.time()
+
+
+def _staging_name(out: Path, kind: str) -> str:
+    """``.<name>.<pid>.<random>.linkd-<kind>``: the pid lets a later run tell a dead run's leftovers
+    from a live concurrent run's."""
+    return f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.linkd-{kind}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_staging(out: str | os.PathLike) -> list[Path]:
+    """Remove the staging directories (``.<name>.*.linkd-new``) that a killed run to ``out`` left
+    beside it; returns those removed. One is stale when the process that made it (the pid in its
+    name) is no longer running on this host and it was last changed before this process started; a
+    live concurrent run's is never touched. Names without a pid (older linkd) are stale when
+    untouched for a day. A ``.linkd-old`` directory (a previous run being replaced when the process
+    was killed) may be the only copy of that run: it is left for the user."""
+    out = Path(os.path.abspath(out))
+    removed: list[Path] = []
+    try:
+        entries = list(out.parent.glob(f".{_glob_escape(out.name)}.*.linkd-new"))
+    except OSError:
+        return removed
+    for e in entries:
+        if e.suffix != ".linkd-new" or not e.is_dir() or e in _ACTIVE:
+            continue
+        middle = e.name[len(out.name) + 2: -len(e.suffix)].split(".")
+        try:
+            mtime = e.stat().st_mtime
+        except OSError:
+            continue
+        if len(middle) == 2 and middle[0].isdigit():
+            stale = not _pid_alive(int(middle[0])) and mtime < _STARTED
+        else:
+            stale = mtime < time.time() - 86400
+        if stale:
+            shutil.rmtree(e, ignore_errors=True)
+            removed.append(e)
+    return removed
+
+
+def _glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
+def discard_active_staging() -> None:
+    """Remove every staging directory of this process (a watchdog's last act before it exits)."""
+    for d in list(_ACTIVE):
+        shutil.rmtree(d, ignore_errors=True)
+        _ACTIVE.discard(d)
+
+
 def _swap_in(new: Path, out: Path, keep: Callable[[Path], bool]) -> None:
     """Put the finished directory ``new`` at ``out``; the previous ``out`` is removed only after
     the rename succeeded, and its entries for which ``keep`` is true are moved across."""
@@ -167,7 +245,7 @@ def _swap_in(new: Path, out: Path, keep: Callable[[Path], bool]) -> None:
     if not out.exists():
         os.rename(new, out)
         return
-    old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.linkd-old")
+    old = out.with_name(_staging_name(out, "old"))
     os.rename(out, old)
     try:
         os.rename(new, out)
@@ -195,13 +273,16 @@ def staged_directory(out: str | os.PathLike, *, overwrite: bool = False,
     out = Path(os.path.abspath(out))  # "." and "runs/.." have a parent and a name too
     check_output_dir(out, overwrite)
     made = _make_parents(out.parent)
+    remove_stale_staging(out)
+    new = out.parent / _staging_name(out, "new")
     try:
-        new = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".linkd-new", dir=out.parent))
+        new.mkdir(mode=0o700)
     except OSError as e:
         _remove_dirs(made)
         raise RunDirError(f"cannot write in {out.parent}: {e.strerror}") from None
-    os.chmod(new, 0o777 & ~current_umask())
+    _ACTIVE.add(new)
     try:
+        os.chmod(new, 0o777 & ~current_umask())
         yield new
     except Exception as e:
         if not isinstance(e, LinkdError) and not out.exists():
@@ -214,6 +295,8 @@ def staged_directory(out: str | os.PathLike, *, overwrite: bool = False,
         shutil.rmtree(new, ignore_errors=True)
         _remove_dirs(made)
         raise
+    finally:
+        _ACTIVE.discard(new)
     _swap_in(new, out, keep)
     fsync_dir(out.parent)
 

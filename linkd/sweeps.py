@@ -20,6 +20,9 @@ the m seeds with a finite value; SE is NaN when m < 2). :func:`write_summary` wr
     points          [{"dir": point directory name, "params": {key: value}, "config_sha256": ...,
                       "summary": that point's summary.json}, ...] in grid order
     start_time, wall_seconds, command
+    shard           only in a slice written by ``linkd sweep --shard I/N``: {"index": I, "count": N,
+                    "points": [grid indices of its points]}; :func:`merge` (``linkd sweep --merge``)
+                    combines the N slices into the directory one run writes (docs/distributed.md)
 """
 from __future__ import annotations
 
@@ -27,6 +30,9 @@ import csv
 import io
 import json
 import math
+import re
+import shutil
+import time
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -35,7 +41,7 @@ import numpy as np
 from linkd.errors import ConfigError, RunDirError
 
 __all__ = ["SEED_KEY", "CSV_NAME", "SweepTable", "is_sweep_dir", "load_index", "flatten_summary", "aggregate", "to_csv",
-           "default_metrics", "write_summary", "sweep_caption"]
+           "default_metrics", "write_summary", "sweep_caption", "merge"]
 
 SEED_KEY = "run.seed"
 CSV_NAME = "sweep_summary.csv"
@@ -198,3 +204,84 @@ def sweep_caption(index: Mapping[str, Any], table: SweepTable, metrics: Sequence
         "Command: " + " ".join(index.get("command") or []),
     ]
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------- merge
+
+_SAME = ("format", "experiment", "source", "config_sha256", "grid", "vectorized", "base_config")
+
+
+def _restore_nonfinite(index: dict[str, Any]) -> dict[str, Any]:
+    """``index`` with the values that ``_nonfinite`` lists (written as null) put back as floats."""
+    for path, text in (index.pop("_nonfinite", None) or {}).items():
+        tokens = [t for t in re.findall(r"[^.\[\]]+", path)]
+        node: Any = index
+        for t in tokens[:-1]:
+            node = node[int(t)] if isinstance(node, list) else node[t]
+        last = tokens[-1]
+        if isinstance(node, list):
+            node[int(last)] = float(text)
+        else:
+            node[last] = float(text)
+    return index
+
+
+def merge(dirs: Sequence[str | Path], out: str | Path, *, overwrite: bool = False,
+          command: list[str] | None = None) -> Path:
+    """Combine the slices written by ``linkd sweep --shard I/N`` (every I of one N, same experiment,
+    base config and grid) into ``out``: the sweep directory one ``linkd sweep`` run writes, byte
+    for byte apart from the timing and command fields (``start_time``, ``wall_seconds``,
+    ``command``, and per point ``meta.json``'s). Point directories are copied; ``out`` is built
+    beside its final path and swapped in when complete."""
+    from linkd.atomic import atomic_write_json
+    from linkd.rundir import staged_directory
+
+    if not dirs:
+        raise ConfigError("--merge", "", "the directories written by `linkd sweep --shard I/N`", "none given")
+    shards = []
+    for d in dirs:
+        index = _restore_nonfinite(load_index(d))
+        shard = index.get("shard")
+        if not isinstance(shard, dict):
+            raise RunDirError(f"{d} is not a slice of a sweep (no \"shard\" in its sweep.json); "
+                              "--merge takes the directories written by `linkd sweep --shard I/N`")
+        shards.append((Path(d), index, shard))
+    first = shards[0][1]
+    count = shards[0][2]["count"]
+    for d, index, shard in shards:
+        for k in _SAME:
+            if index.get(k) != first.get(k):
+                raise RunDirError(f"{d} is a slice of another sweep ({k} differs from {shards[0][0]}'s)")
+        if shard["count"] != count:
+            raise RunDirError(f"{d} is slice {shard['index']}/{shard['count']}, not of {count}")
+    have = sorted(s["index"] for _, _, s in shards)
+    if have != list(range(count)):
+        missing = sorted(set(range(count)) - set(have))
+        twice = sorted({i for i in have if have.count(i) > 1})
+        raise RunDirError(f"--merge needs each of the {count} slices once; "
+                          + (f"missing {', '.join(f'{i}/{count}' for i in missing)}" if missing else "")
+                          + ("; " if missing and twice else "")
+                          + (f"given twice: {', '.join(f'{i}/{count}' for i in twice)}" if twice else ""))
+    t0 = time.perf_counter()
+    entries: list[tuple[int, Path, dict[str, Any]]] = []
+    for d, index, shard in shards:
+        if len(shard["points"]) != len(index["points"]):
+            raise RunDirError(f"{d}/sweep.json: shard lists {len(shard['points'])} points, index has "
+                              f"{len(index['points'])}")
+        entries += [(int(i), d, e) for i, e in zip(shard["points"], index["points"])]
+    entries.sort(key=lambda t: t[0])
+    n = math.prod(len(v) for v in first["grid"].values())
+    if [i for i, _, _ in entries] != list(range(n)):
+        raise RunDirError(f"the slices hold grid points {[i for i, _, _ in entries]}, not 0..{n - 1}")
+    with staged_directory(out, overwrite=overwrite) as root:
+        for _, d, e in entries:
+            shutil.copytree(d / e["dir"], root / e["dir"])
+        merged = {k: v for k, v in first.items() if k != "shard"}
+        merged.update(points=[e for _, _, e in entries],
+                      start_time=min(str(ix.get("start_time")) for _, ix, _ in shards),
+                      wall_seconds=sum(float(ix.get("wall_seconds") or 0.0) for _, ix, _ in shards)
+                      + time.perf_counter() - t0,
+                      command=command if command is not None else first.get("command"))
+        atomic_write_json(root / "sweep.json", merged, note_nonfinite=True)
+        write_summary(root, formats=())
+    return Path(out)

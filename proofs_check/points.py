@@ -85,40 +85,66 @@ def _result(c, point: dict, corrupt) -> ClaimResult:
     return ClaimResult(jsonable(out.measured), jsonable(pred), err, bool(passed), dict(point))
 
 
-def _screen(c, points: int, seed: int) -> tuple[dict, dict]:
-    """Worst of ``points`` quasi-random domain points (and the default point): (point, screen summary)."""
+def _errors(c, pts: list[dict], ctx) -> tuple[np.ndarray, str, dict, str]:
+    """(errors, mode, failures, loop reason) of ``c`` at ``pts``; with an active ``ctx`` each process
+    evaluates its contiguous block of the points and the blocks are gathered (same result everywhere)."""
     from linkd.claims.batch import Evaluator
-    from linkd.claims.domain import point_at, stack
+    from linkd.claims.domain import stack
+
+    ev = Evaluator(c)
+    idx = ctx.mine(len(pts)) if ctx is not None and ctx.active else list(range(len(pts)))
+    screen = ev.errors(stack([pts[i] for i in idx], c.domain.names)) if idx else None
+    mine = (idx, screen.errors if screen else np.zeros(0), screen.mode if screen else "none",
+            {idx[k]: v for k, v in screen.failures.items()} if screen else {}, ev.loop_reason)
+    parts = ctx.gather(mine, f"domain screen of {c.id}") if ctx is not None and ctx.active else [mine]
+    errs, failures = np.full(len(pts), np.nan), {}
+    modes = {p[2] for p in parts if p[2] != "none"}
+    for i, e, _, f, _ in parts:
+        errs[np.asarray(i, dtype=int)] = e
+        failures.update(f)
+    mode = modes.pop() if len(modes) == 1 else "mixed"
+    return errs, mode, failures, next((p[4] for p in parts if p[4]), "")
+
+
+def _screen(c, points: int, seed: int, ctx=None) -> tuple[dict, dict]:
+    """Worst of ``points`` quasi-random domain points (and the default point): (point, screen summary)."""
+    from linkd.claims.domain import point_at
 
     batch = c.domain.sample(int(points), seed=int(seed))
     pts = [c.domain.default()] + [point_at(batch, i) for i in range(len(next(iter(batch.values()))))]
-    ev = Evaluator(c)
-    screen = ev.errors(stack(pts, c.domain.names))
-    errs = np.where(np.isnan(screen.errors), np.inf, screen.errors)
+    raw, mode, failures, loop_reason = _errors(c, pts, ctx)
+    errs = np.where(np.isnan(raw), np.inf, raw)
     worst = int(np.argmax(errs)) if c.kind != "qualitative" else 0
     failing = int(np.sum(errs > float(c.tolerance or 0.0))) if c.kind != "qualitative" else 0
-    info = {"points": len(pts), "seed": int(seed), "mode": screen.mode, "failing_points": failing,
+    info = {"points": len(pts), "seed": int(seed), "mode": mode, "failing_points": failing,
             "worst": jsonable(pts[worst]), "worst_error": jsonable(float(errs[worst]))}
-    if screen.failures:
-        info["raised_at"] = len(screen.failures)
-    if ev.loop_reason and screen.mode != "vmap":
-        info["loop_reason"] = ev.loop_reason
+    if failures:
+        info["raised_at"] = len(failures)
+    if loop_reason and mode != "vmap":
+        info["loop_reason"] = loop_reason
     return pts[worst], info
 
 
-def evaluate(claim: Claim, size: str, corrupt, *, at: dict | None = None, points: int = 0, seed: int = 0) -> PointRun:
-    """Run a claim with a point form: at ``at``, at the worst of ``points`` domain points, or at the default point."""
+def evaluate(claim: Claim, size: str, corrupt, *, at: dict | None = None, points: int = 0, seed: int = 0,
+             ctx=None) -> PointRun:
+    """Run a claim with a point form: at ``at``, at the worst of ``points`` domain points (split over the
+    processes of an active :class:`linkd.distributed.Context` ``ctx``), or at the default point."""
     from linkd.claims.domain import format_point
 
     c = claim.point
     domain = c.domain.describe()
     if points:
-        point, info = _screen(c, points, seed)
+        point, info = _screen(c, points, seed, ctx)
         domain["screen"] = info
     else:
         point = dict(at) if at is not None else c.domain.default()
     domain["point"] = jsonable(point)
-    res = _result(c, point, corrupt)
+    try:
+        res = _result(c, point, corrupt)
+    except Exception as e:  # noqa: BLE001 - a point where the statement raises fails there; the others were screened
+        res = ClaimResult(None, None, math.inf, False, dict(point),
+                          f"raised at this point: {type(e).__name__}: {' '.join(str(e).split())[:300]}",
+                          "not reproduced" if c.kind == "qualitative" else None)
     src = f" --claims {shlex.quote(claim.source)}" if claim.source else ""
     at_text = f" --at {shlex.quote(format_point(point))}" if (at is not None or points) else ""
     if points:

@@ -288,11 +288,13 @@ class Claim:
         return self.kind in GATING_KINDS
 
     def run(self, size: str = "fast", corrupt: Callable | None = None, *, at: dict | None = None, points: int = 0,
-            seed: int = 0) -> dict:
+            seed: int = 0, ctx: Any = None) -> dict:
         """Run the claim and return its record (exceptions become a failed record with a note).
 
         ``at`` (a point of the claim's domain) and ``points`` (screen that many quasi-random domain
-        points, seeded by ``seed``, and report the worst) apply to claims with a ``point`` form."""
+        points, seeded by ``seed``, and report the worst) apply to claims with a ``point`` form; with
+        ``ctx`` (an active :class:`linkd.distributed.Context`) the screen's points are split over the
+        processes and every process gets the same record."""
         if size not in SIZES:
             raise InputError(f"Claim.run: size = {size!r}; allowed: {SIZES}")
         t0 = time.perf_counter()
@@ -303,7 +305,7 @@ class Claim:
             if self.point is not None and (self.source or at is not None or points):  # built-ins: fixed run by default
                 from proofs_check.points import evaluate
 
-                run = evaluate(self, size, corrupt, at=at, points=points, seed=seed)
+                run = evaluate(self, size, corrupt, at=at, points=points, seed=seed, ctx=ctx)
                 res = run.result
             else:
                 res = self.function(size=size, corrupt=corrupt)
@@ -322,7 +324,7 @@ class Claim:
             "measured": res.measured,
             "predicted": res.predicted,
             "error": jsonable(res.error),
-            "tolerance": self.tolerance,
+            "tolerance": self.point.tolerance if run is not None else self.tolerance,  # the form that was judged
             "passed": bool(res.passed),
             "seconds": round(seconds, 3),
             "params": jsonable(dict(res.params, size=size)),

@@ -2,6 +2,7 @@
 
     linkd check [--fast | --full] [--only ID ...] [--json FILE] [--report FILE.md] [--quiet] [-x]
     linkd check --claims FILE.py|MODULE [...] [--with-builtin] [--at NAME=V,...] [--domain K [--seed S]]
+    linkd check ... --distributed [--coordinator HOST:PORT --num-processes N --process-id I]
 
 ``--claims`` runs a user's claims (:mod:`linkd.claims`; docs/own-claims.md) instead of the built-in
 registry, or with it (``--with-builtin``); ``--at`` evaluates claims stated over a domain at one
@@ -9,6 +10,12 @@ point of it, ``--domain K`` at the worst of K quasi-random points of it (each re
 field describes the domain, and the screen). A claims file that cannot be loaded, a claim without
 a domain or with an empty one, and an ``--at`` point outside the domain print one line each and
 make the exit code 2; the other claims still run.
+
+``--distributed`` (:mod:`linkd.distributed`, docs/distributed.md) splits the selected claims over the
+processes in contiguous blocks; each runs its claims exactly as one process would, and process 0
+gathers the records (in the order of one run), prints and writes. With ``--domain K`` the points are
+split instead: every process takes each claim and a contiguous block of its K + 1 points, and the
+screen gathers the errors (claims without a domain run on process 0). ``--fail-fast`` is one process's.
 
 Every record carries ``params`` (the sizes the claim actually used, plus ``size``) and ``command``
 (the command that reruns just that claim); the report's header shows the command actually run.
@@ -63,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", type=int, default=0, metavar="K",
                    help="evaluate claims stated over a domain at K quasi-random points of it; record the worst")
     p.add_argument("--seed", type=int, default=0, help="seed of the --domain points (default 0)")
+    from linkd.distributed import add_arguments
+
+    add_arguments(p)
     return p
 
 
@@ -156,7 +166,25 @@ def table(records: list[dict], width: int | None = None) -> str:
         lines.append(line(row))
         for name in ("statement", "measured", "predicted"):
             lines += _wrapped(name, rec[name] if name == "statement" else _fmt(rec[name]), width)
+        lines += _where(rec, width)
     return "\n".join(lines)
+
+
+def _where(rec: dict, width: int) -> list[str]:
+    """The domain point a record was evaluated at (``--at`` or the worst of a ``--domain`` screen), and
+    the screen in one line; nothing for a claim's fixed run."""
+    dom = rec.get("domain") or {}
+    if "point" not in dom:
+        return []
+    from linkd.claims.domain import format_point
+
+    screen = dom.get("screen")
+    name = "worst point" if screen else "at"
+    lines = _wrapped(name, format_point(dom["point"]), width)
+    if screen:
+        lines += _wrapped("screen", f"{screen['points']} points (seed {screen['seed']}, {screen['mode']}), "
+                                    f"{screen['failing_points']} failing", width)
+    return lines
 
 
 def _md(s: str) -> str:
@@ -187,6 +215,11 @@ def markdown(records: list[dict], size: str, seconds: float, claims: dict, comma
         if r.get("note"):
             out.append(f"- **Note:** {_md(r['note'])}")
         out.append(f"- **Params:** `{json.dumps(r['params'])}`")
+        if r.get("domain") and "point" in r["domain"]:
+            scr = r["domain"].get("screen")
+            out.append(f"- **{'Worst domain point' if scr else 'Domain point'}:** `{json.dumps(r['domain']['point'])}`"
+                       + (f" ({scr['points']} points screened, seed {scr['seed']}, {scr['failing_points']} failing)"
+                          if scr else ""))
         if r.get("command"):
             out.append(f"- **Command:** `{r['command']}`")
         out.append("")
@@ -214,6 +247,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.domain < 0:
         print(f"{PROG}: error: --domain {args.domain}: K must be >= 0", file=sys.stderr)
         return 2
+    if args.distributed and args.fail_fast:
+        print(f"{PROG}: error: --fail-fast runs on one process; drop --distributed or --fail-fast", file=sys.stderr)
+        return 2
+    from linkd import distributed
+    from linkd.errors import LinkdError
+
+    try:
+        ctx = distributed.from_args(args)
+    except LinkdError as e:
+        print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    rc = _main(args, argv, ctx)
+    if ctx.active:
+        ctx.barrier("the end")
+    return rc
+
+
+def _main(args, argv: list[str], ctx) -> int:
     claims, problems = _claims(args)
     by_id = {c.id: c for c in claims}
     unknown = [i for i in args.only if i not in by_id]
@@ -223,29 +274,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             close = difflib.get_close_matches(i, list(by_id), n=3, cutoff=0.5)
             close += [c for c in by_id if i and c.startswith(i) and c not in close][:3]
             hints.append(f"{i!r}" + (f" (close: {', '.join(close)})" if close else ""))
-        print(f"{PROG}: error: unknown claim id {'; '.join(hints)}; see `linkd list` for all ids", file=sys.stderr)
+        if ctx.is_main:
+            print(f"{PROG}: error: unknown claim id {'; '.join(hints)}; see `linkd list` for all ids", file=sys.stderr)
         return 2
     selected = [c for c in claims if not args.only or c.id in args.only]
     ats, bad_at = _points(selected, args)
     problems += bad_at
     selected = [c for c in selected if args.at is None or c.id in ats or c.point is None]
-    for line in problems:  # one line each; the other claims still run, and the exit code is 2
+    for line in problems if ctx.is_main else ():  # one line each; the other claims still run, and the exit code is 2
         print(f"{PROG}: error: {' '.join(str(line).split())}", file=sys.stderr)
     t0 = time.perf_counter()
     records = []
-    for i, c in enumerate(selected):
-        rec = c.run(args.size, at=ats.get(c.id), points=args.domain, seed=args.seed) if c.point is not None \
-            else c.run(args.size)
+    # --domain K: every process takes each claim and a block of its K points (the screen gathers them);
+    # otherwise the claims themselves are split. Either way each record is computed as on one process.
+    by_points = bool(args.domain) and ctx.active
+    mine = range(len(selected)) if by_points else ctx.mine(len(selected))
+    for i, c in ((i, selected[i]) for i in mine):
+        if c.point is not None:
+            rec = c.run(args.size, at=ats.get(c.id), points=args.domain, seed=args.seed, ctx=ctx if by_points else None)
+        else:
+            rec = c.run(args.size) if ctx.is_main or not by_points else {"id": c.id, "passed": True, "kind": c.kind}
         records.append(rec)
-        if not args.quiet:
-            print(f"[{i + 1}/{len(selected)}] {c.id}: {outcome(rec)} ({rec['seconds']:.1f} s)", file=sys.stderr, flush=True)
+        if not args.quiet and (ctx.is_main or not by_points):
+            where = f"process {ctx.process_id}: " if ctx.active else ""
+            print(f"{where}[{i + 1}/{len(selected)}] {c.id}: {outcome(rec)} ({rec['seconds']:.1f} s)", file=sys.stderr,
+                  flush=True)
         if args.fail_fast and c.gating and not rec["passed"]:
             if len(records) < len(selected):
                 print(f"{PROG}: --fail-fast: stopped after {c.id} failed ({len(selected) - len(records)} claims not run)",
                       file=sys.stderr)
             break
+    if by_points:  # a claim without a point form ran on process 0 only: its record comes from there
+        records = ctx.gather(records, "claim records")[0]
+    elif ctx.active:
+        records = [r for part in ctx.gather(records, "claim records") for r in part]
     seconds = time.perf_counter() - t0
     failed = [r["id"] for r in records if by_id[r["id"]].gating and not r["passed"]]
+    if not ctx.is_main:
+        return 2 if problems else (1 if failed else 0)
     if not args.quiet:
         print(table(records))
     q = [r for r in records if r["kind"] == "qualitative"]

@@ -83,16 +83,19 @@ def _report(claim: Claim, res, summary: dict, out: Path) -> None:
 
 
 def falsify_command(claim_id: str, specs: list[str], *, budget: int, seed: int, time_limit: float | None, out: Path,
-                    plot: bool = True, formats=("png", "pdf")) -> int:
-    """Run ``linkd falsify``; returns the exit code (1 found, 0 none)."""
+                    plot: bool = True, formats=("png", "pdf"), ctx=None) -> int:
+    """Run ``linkd falsify``; returns the exit code (1 found, 0 none). ``ctx`` (a
+    :class:`linkd.distributed.Context`): its processes share the screen; process 0 writes and prints."""
     from linkd.claims.falsify import falsify, write
 
     claim, spec, problems = find_claim(claim_id, specs)
-    for p in problems:
+    main = ctx is None or ctx.is_main
+    for p in problems if main else ():
         print(f"linkd falsify: note: {one_line(p)}", file=sys.stderr)
-    res = falsify(claim, budget=budget, seed=seed, time_limit=time_limit)
-    summary = write(claim, res, out, claims_spec=spec, formats=formats, plot=plot)
-    _report(claim, res, summary, out)
+    res = falsify(claim, budget=budget, seed=seed, time_limit=time_limit, ctx=ctx)
+    if main:
+        summary = write(claim, res, out, claims_spec=spec, formats=formats, plot=plot)
+        _report(claim, res, summary, out)
     return 1 if res.found else 0
 
 

@@ -6,7 +6,10 @@ violation is a counterexample. Three phases share one budget of claim evaluation
 1. **Screen** — half of the budget on a scrambled Sobol sample of the domain (constraints by
    rejection), a quarter of it with coordinates moved onto the bounds of their ranges (where a
    hypothesis is tight), evaluated under ``jax.vmap`` where the claim is traceable
-   (:mod:`~linkd.claims.batch`).
+   (:mod:`~linkd.claims.batch`), in blocks of ``SCREEN_BLOCK`` points (of ``CHUNK`` for screens of
+   ``BIG`` points or more). With several processes (``linkd falsify --distributed``,
+   :mod:`linkd.distributed`) the blocks are split over the processes and the errors gathered: each
+   block is evaluated exactly as by one process, so the search that follows is the same.
 2. **Refine** — from the best few screen points: gradient ascent on the error in the real
    parameters through the claim (``jax.value_and_grad`` of the whole computation — closed forms,
    ``lax.scan`` simulations), with Adam (optax) on the unconstrained coordinates
@@ -40,6 +43,7 @@ __all__ = ["summary_dict", "Result", "falsify", "write", "sweep_parameter", "rep
 SCREEN_SHARE, SHRINK_SHARE = 0.5, 0.15
 STARTS = 3  # refinement starts (best distinct screen points)
 SWEEP_POINTS = 25
+SCREEN_BLOCK = 32  # screen points per evaluator call (a multiple of batch.SMALL: the same chunks as one call)
 EDGE_P = 0.3  # edge points of the screen: chance that a coordinate sits on a bound
 
 
@@ -80,8 +84,9 @@ class Result:
 class _Search:
     """State shared by the phases: the evaluator, the best point and the remaining budget."""
 
-    def __init__(self, claim: Claim, budget: int, seed: int, time_limit: float | None):
+    def __init__(self, claim: Claim, budget: int, seed: int, time_limit: float | None, ctx: Any = None):
         assert claim.domain is not None
+        self.ctx = ctx
         self.claim, self.domain = claim, claim.domain
         self.ev = Evaluator(claim)
         self.budget, self.seed = budget, seed
@@ -104,6 +109,48 @@ class _Search:
         screen = self.ev.errors(stack(pts, self.domain.names))
         errs = np.where(np.isnan(screen.errors), np.inf, screen.errors)
         for i, msg in screen.failures.items():
+            if len(self.failures) < 5 and msg not in self.failures:
+                self.failures.append(f"{format_point(pts[i])}: {msg}")
+        i = int(np.argmax(errs))
+        if errs[i] > self.best[0]:
+            self.best = (float(errs[i]), dict(pts[i]))
+        return errs
+
+    def evaluate_blocks(self, pts: list[dict]) -> np.ndarray:
+        """:meth:`evaluate` of a screen, block by block; the blocks split over the processes of
+        ``ctx`` (each block evaluated as one process would, then gathered)."""
+        from linkd.claims.batch import BIG, CHUNK
+
+        if not pts:
+            return np.zeros(0)
+        size = CHUNK if len(pts) >= BIG else SCREEN_BLOCK
+        blocks = [list(range(i, min(i + size, len(pts)))) for i in range(0, len(pts), size)]
+        ctx = self.ctx
+        mine = ctx.mine(len(blocks)) if ctx is not None and ctx.active else list(range(len(blocks)))
+        local = []
+        for b in mine:
+            n0 = self.ev.evaluations
+            screen = self.ev.errors(stack([pts[i] for i in blocks[b]], self.domain.names))
+            local.append((b, screen.errors, {blocks[b][k]: m for k, m in screen.failures.items()},
+                          self.ev.evaluations - n0))
+        state = (self.ev.vmap, set(self.ev.used), self.ev.loop_reason)
+        if ctx is not None and ctx.active:
+            parts = ctx.gather((local, state), "screen errors")
+            local = [t for part, _ in parts for t in part]
+            self.ev.evaluations += sum(t[3] for part, _ in parts[:ctx.process_id] + parts[ctx.process_id + 1:]
+                                       for t in part)
+            self.ev.vmap = all(st[0] for _, st in parts)
+            for _, st in parts:
+                self.ev.used |= st[1]
+            self.ev.loop_reason = next((st[2] for _, st in parts if st[2]), "")
+        errs_all = np.full(len(pts), np.nan)
+        failures: dict[int, str] = {}
+        for b, errs, fails, _ in local:
+            errs_all[blocks[b]] = errs
+            failures.update(fails)
+        errs = np.where(np.isnan(errs_all), np.inf, errs_all)
+        for i in sorted(failures):
+            msg = failures[i]
             if len(self.failures) < 5 and msg not in self.failures:
                 self.failures.append(f"{format_point(pts[i])}: {msg}")
         i = int(np.argmax(errs))
@@ -146,7 +193,7 @@ def _screen(s: _Search, n: int) -> list[tuple[float, dict]]:
     batch = s.domain.sample(n - n_edge, seed=s.seed)
     pts = [point_at(batch, i) for i in range(len(next(iter(batch.values()))))]
     pts = [s.domain.default()] + pts + _edges(s, n_edge)
-    errs = s.evaluate(pts)
+    errs = s.evaluate_blocks(pts)
     order = np.argsort(-errs, kind="stable")
     starts, seen = [], set()
     for i in order:
@@ -353,15 +400,20 @@ def _shrink(s: _Search, point: dict, budget: int) -> tuple[float, dict]:
 # ------------------------------------------------------------------------------------ driver
 
 
-def falsify(claim: Claim, *, budget: int = 512, seed: int = 0, time_limit: float | None = None) -> Result:
-    """Search ``claim``'s domain for its largest violation within ``budget`` evaluations."""
+def falsify(claim: Claim, *, budget: int = 512, seed: int = 0, time_limit: float | None = None,
+            ctx: Any = None) -> Result:
+    """Search ``claim``'s domain for its largest violation within ``budget`` evaluations.
+
+    ``ctx`` (a :class:`linkd.distributed.Context`): the screen's blocks are split over its
+    processes; the refinement and the shrink then run on every process alike (they are sequential),
+    so every process returns the result one process would."""
     if claim.domain is None or claim.kind == "qualitative":
         raise InputError(f"falsify: claim {claim.id!r} has {'no domain' if claim.domain is None else 'kind qualitative'}; "
                          "allowed: an exact, bound or monotone claim with a domain")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 8:
         raise InputError(f"falsify: budget must be an integer >= 8 (claim evaluations); got {budget!r}")
     t0 = time.perf_counter()
-    s = _Search(claim, int(budget), int(seed), time_limit)
+    s = _Search(claim, int(budget), int(seed), time_limit, ctx)
     starts = _screen(s, max(4, int(budget * SCREEN_SHARE)))
     s.note("screen", 0)
     n0 = s.ev.evaluations

@@ -263,6 +263,22 @@ def _sweep_index(exp: Experiment, config: Config, grid, vectorized: bool, entrie
     }
 
 
+def _selected_results(exp: Experiment, config: Config, configs: list[Config], points: list[dict[str, Any]],
+                      vectorized: bool, quiet: bool, t0: float, select: Sequence[int] | None,
+                      gather: Any) -> Iterator[tuple[int, Result, float]]:
+    """``_sweep_results`` of the ``select``-ed points (global indices kept), then ``gather``-ed, in grid order."""
+    if select is None and gather is None:
+        yield from _sweep_results(exp, config, configs, points, vectorized, quiet, t0)
+        return
+    chosen = list(range(len(points)) if select is None else select)
+    local = []
+    if chosen:
+        mine = _sweep_results(exp, config, [configs[j] for j in chosen], [points[j] for j in chosen], vectorized,
+                              quiet, t0)
+        local = [(chosen[k], r, w) for k, r, w in mine]
+    yield from sorted(gather(local) if gather is not None else local, key=lambda t: t[0])
+
+
 def _sweep_results(exp: Experiment, config: Config, configs: list[Config], points: list[dict[str, Any]],
                    vectorized: bool, quiet: bool, t0: float) -> Iterator[tuple[int, Result, float]]:
     """``(index, checked result, wall seconds)`` for every grid point: one ``run_sweep`` call when
@@ -292,7 +308,8 @@ def _sweep_results(exp: Experiment, config: Config, configs: list[Config], point
 
 def execute_sweep(config: Config, grid: Mapping[str, Sequence[Any]], out: str | Path, *, overwrite: bool = False,
           quiet: bool = True, figures: bool = True, formats: Sequence[str] = ("pdf", "png"),
-          command: list[str] | None = None) -> Path:
+          command: list[str] | None = None, select: Sequence[int] | None = None, gather: Any = None,
+          write: bool = True, index_extra: Mapping[str, Any] | None = None) -> Path | None:
     """Run every grid point into ``out/<point_name>/``, write the index ``out/sweep.json`` and the
     aggregate ``out/sweep_summary.csv`` (mean ± SE over seeds, :mod:`linkd.sweeps`; ``linkd plot
     SWEEP_DIR`` draws it).
@@ -301,6 +318,12 @@ def execute_sweep(config: Config, grid: Mapping[str, Sequence[Any]], out: str | 
     one ``run_sweep`` call (one ``vmap``); otherwise points run one after another with progress.
     All points are validated before anything runs; the sweep is built beside ``out`` and swapped
     in when complete (:func:`~linkd.rundir.staged_directory`).
+
+    Several processes (:mod:`linkd.distributed`, docs/distributed.md): ``select`` the grid indices
+    this call computes (``--shard``, or this process's part), ``gather`` a function taking this
+    process's ``[(index, Result, wall)]`` and returning every process's, ``write=False`` on the
+    processes that only compute (returns None), ``index_extra`` keys added to ``sweep.json``. Each
+    point is computed exactly as by the full sweep (same function, same inputs).
     """
     from linkd import sweeps
 
@@ -316,6 +339,11 @@ def execute_sweep(config: Config, grid: Mapping[str, Sequence[Any]], out: str | 
     x64 = config.get("run.x64")
     start, t0 = utc_now(), time.perf_counter()
     entries: list[dict[str, Any]] = []
+    if not write:
+        with x64_mode(x64):
+            for _ in _selected_results(exp, config, configs, points, vectorized, quiet, t0, select, gather):
+                pass
+        return None
     with staged_directory(out, overwrite=overwrite) as root, x64_mode(x64):
 
         def write_point(i: int, result: Result, wall: float) -> None:
@@ -330,9 +358,9 @@ def execute_sweep(config: Config, grid: Mapping[str, Sequence[Any]], out: str | 
             entries.append({"dir": names[i], "params": points[i], "config_sha256": configs[i].digest(),
                             "summary": result.summary})
 
-        for i, result, wall in _sweep_results(exp, config, configs, points, vectorized, quiet, t0):
+        for i, result, wall in _selected_results(exp, config, configs, points, vectorized, quiet, t0, select, gather):
             write_point(i, result, wall)
-        index = _sweep_index(exp, config, grid, vectorized, entries, start, t0, command)
+        index = {**_sweep_index(exp, config, grid, vectorized, entries, start, t0, command), **(index_extra or {})}
         atomic_write_json(root / "sweep.json", index, note_nonfinite=True)
         sweeps.write_summary(root, formats=())  # the CSV; `linkd plot SWEEP_DIR` draws it
     return Path(out)
