@@ -48,7 +48,7 @@ check: $(STAMP)
 # Every claim over its domain: each exact, bound and monotone claim at its default point and
 # DOMAIN_POINTS quasi-random points of its domain (the worst point recorded, with its --at command);
 # qualitative claims run as in `make check`. Time on 2 cores: README ("Check your own bound").
-DOMAIN_POINTS ?= 64
+DOMAIN_POINTS ?= 16
 DOMAIN_SEED ?= 0
 check-domain: $(STAMP)
 	JAX_PLATFORMS=cpu $(PY) -m linkd check --fast --domain $(DOMAIN_POINTS) --seed $(DOMAIN_SEED) \
