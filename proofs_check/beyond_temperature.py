@@ -172,7 +172,7 @@ def _grad_pair(seed: int, C: int, tau: float, w_scale: float, corrupt):
     g = _engine_grad(jnp.asarray(W), jnp.asarray(X), jnp.asarray(X @ W_T), None, hyper, jnp.asarray(0), spec)
     s = float(jnp.max(jnp.abs(g)))
     tf = apply(corrupt, "tau_factor", tau)
-    cf = np64(closed_form.kd_gradient(X, W, W_T, tau=tau)) * (tf / tau)
+    cf = np64(closed_form.kd_gradient(jnp.asarray(X), jnp.asarray(W), jnp.asarray(W_T), tau=tau)) * (tf / tau)
     return np64(g) / s, cf / s
 
 
@@ -428,7 +428,7 @@ def _binary_errors(run, corrupt) -> np.ndarray:
     """Max logit error per tau of the engine runs against MSE-GD on the logit with step eta/4 (closed form)."""
     X, w_T, lam, V, lr, coeffs = run
     div = apply(corrupt, "step_divisor", 4.0)
-    lim = np64(closed_form.binary_logit_limit(lam, V.T @ w_T, np.zeros(D), lr * 4.0 / div, STEPS))
+    lim = np64(closed_form.binary_logit_limit(lam, V.T @ w_T, jnp.zeros(D), lr * 4.0 / div, STEPS))
     return np.max(np.abs(np.einsum("nd,tsd->tsn", X @ V, coeffs - lim[None])), axis=(1, 2))
 
 

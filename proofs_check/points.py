@@ -97,7 +97,8 @@ def _errors(c, pts: list[dict], ctx) -> tuple[np.ndarray, str, dict, str]:
     mine = (idx, screen.errors if screen else np.zeros(0), screen.mode if screen else "none",
             {idx[k]: v for k, v in screen.failures.items()} if screen else {}, ev.loop_reason)
     parts = ctx.gather(mine, f"domain screen of {c.id}") if ctx is not None and ctx.active else [mine]
-    errs, failures = np.full(len(pts), np.nan), {}
+    errs = np.full(len(pts), np.nan)
+    failures: dict[int, str] = {}
     modes = {p[2] for p in parts if p[2] != "none"}
     for i, e, _, f, _ in parts:
         errs[np.asarray(i, dtype=int)] = e

@@ -776,7 +776,7 @@ DIP_SEARCH = 600  # candidate problems searched per domain point (as the fixed r
 def _dip_search(block: int, fraction: float):
     """The largest closed-form dip of A(t), t = 1..400, among DIP_SEARCH random d = 4 problems (seeds block * 600 + i,
     _dip_case's draws, a full M) for eta lambda_1 = fraction: (lam, c, M, A)."""
-    best = (-1.0, None)
+    best: tuple[float, object] = (-1.0, None)
     for seed in range(block * DIP_SEARCH, (block + 1) * DIP_SEARCH):
         r = np.random.default_rng(seed)
         lam = np.sort(r.uniform(0.01, 1.0, 4))[::-1]
