@@ -86,25 +86,13 @@ def _result(c, point: dict, corrupt) -> ClaimResult:
 
 
 def _errors(c, pts: list[dict], ctx) -> tuple[np.ndarray, str, dict, str]:
-    """(errors, mode, failures, loop reason) of ``c`` at ``pts``; with an active ``ctx`` each process
-    evaluates its contiguous block of the points and the blocks are gathered (same result everywhere)."""
-    from linkd.claims.batch import Evaluator
-    from linkd.claims.domain import stack
+    """(errors, mode, failures, loop reason) of ``c`` at ``pts``, block by block; with an active
+    ``ctx`` the blocks are split over the processes and gathered (same result everywhere)."""
+    from linkd.claims.batch import Evaluator, split_errors
 
     ev = Evaluator(c)
-    idx = ctx.mine(len(pts)) if ctx is not None and ctx.active else list(range(len(pts)))
-    screen = ev.errors(stack([pts[i] for i in idx], c.domain.names)) if idx else None
-    mine = (idx, screen.errors if screen else np.zeros(0), screen.mode if screen else "none",
-            {idx[k]: v for k, v in screen.failures.items()} if screen else {}, ev.loop_reason)
-    parts = ctx.gather(mine, f"domain screen of {c.id}") if ctx is not None and ctx.active else [mine]
-    errs = np.full(len(pts), np.nan)
-    failures: dict[int, str] = {}
-    modes = {p[2] for p in parts if p[2] != "none"}
-    for i, e, _, f, _ in parts:
-        errs[np.asarray(i, dtype=int)] = e
-        failures.update(f)
-    mode = modes.pop() if len(modes) == 1 else "mixed"
-    return errs, mode, failures, next((p[4] for p in parts if p[4]), "")
+    screen = split_errors(ev, pts, ctx)
+    return screen.errors, screen.mode, screen.failures, ev.loop_reason
 
 
 def _screen(c, points: int, seed: int, ctx=None) -> tuple[dict, dict]:

@@ -179,3 +179,36 @@ def test_table_and_report_show_the_worst_point(tmp_path, capsys):
     assert runner.main(["--only", "mb.collapse_bounds", "--report", str(md)]) == 0
     out = capsys.readouterr().out
     assert "worst point" not in out and "screen:" not in out and "domain point" not in md.read_text()
+
+
+def test_split_errors_block_by_block_equals_one_call():
+    """batch.split_errors (the screen of `check --domain` and `falsify`, split over processes) gives
+    one evaluator call's errors bit for bit, its failures at the right points, and the mode."""
+    import jax.numpy as jnp
+
+    from linkd.claims import Claim as PointClaim
+    from linkd.claims import Domain, Evaluator, Int, Outcome, Real
+    from linkd.claims.batch import SCREEN_BLOCK, split_errors
+    from linkd.claims.domain import point_at
+
+    def fn(p):
+        return Outcome(jnp.sin(p["x"]) * p["x"], 0.0)
+
+    c = PointClaim("t.split", "x sin x <= 0", "bound", fn, Domain(x=Real(0.0, 3.0), k=Int(1, 5, traced=True)))
+    batch = c.domain.sample(2 * SCREEN_BLOCK + 7, seed=3)
+    pts = [point_at(batch, i) for i in range(len(batch["x"]))]
+    one = Evaluator(c).errors(batch)
+    ev = Evaluator(c)
+    split = split_errors(ev, pts)
+    assert np.array_equal(split.errors, one.errors) and split.mode == one.mode == "vmap"
+    assert ev.evaluations == len(pts)
+
+    def raising(p):
+        if p["k"] == 3:
+            raise ArithmeticError("k = 3")
+        return Outcome(float(p["k"]), 0.0)
+
+    r = PointClaim("t.split_raise", "k <= 0", "bound", raising, Domain(x=Real(0.0, 3.0), k=Int(1, 5)))
+    screen = split_errors(Evaluator(r), pts)
+    assert sorted(screen.failures) == [i for i, p in enumerate(pts) if p["k"] == 3] != []
+    assert all(np.isinf(screen.errors[i]) for i in screen.failures)

@@ -20,11 +20,12 @@ from linkd.claims.claim import Claim, error_of, jax_error_of
 from linkd.claims.domain import Batch, point_at
 from linkd.errors import InputError
 
-__all__ = ["Evaluator", "Screen", "CHUNK", "MIN_VMAP"]
+__all__ = ["Evaluator", "Screen", "CHUNK", "MIN_VMAP", "SCREEN_BLOCK", "split_errors"]
 
 CHUNK = 2048  # points per vmapped call in large batches (bounds the memory of simulation claims)
 SMALL = 16  # points per vmapped call in batches below BIG (so a group compiles once or twice)
 BIG = 1024
+SCREEN_BLOCK = 32  # points per evaluator call of a split screen (a multiple of SMALL: the same chunks as one call)
 MIN_VMAP = 1  # a traced group is always compiled: eager calls on new shapes cost more than one compile
 #: XLA options for small batches: compile time dominates there (a falsifier's refinement and shrink)
 FAST_COMPILE: dict[str, str | bool] = {"xla_backend_optimization_level": "0", "xla_llvm_disable_expensive_passes": True}
@@ -150,3 +151,37 @@ class Evaluator:
         lowered = jax.jit(jax.vmap(one)).lower(vals)
         return lowered.compile(FAST_COMPILE if len(next(iter(vals.values()), ())) < BIG else None)
 
+
+
+def split_errors(ev: Evaluator, pts: list[dict], ctx=None) -> Screen:
+    """``ev``'s errors at ``pts``, block by block (``SCREEN_BLOCK`` points; ``CHUNK`` for ``BIG``
+    screens), so that every block is evaluated in the same batch shape however the blocks are
+    shared: with an active ``ctx`` (:class:`linkd.distributed.Context`) the blocks are split over
+    the processes and gathered, and ``ev``'s counters and vmap state are merged (the same result
+    on every process, and the same as one process)."""
+    from linkd.claims.domain import stack
+
+    if not pts:
+        return Screen(np.zeros(0), ev.mode, {})
+    size = CHUNK if len(pts) >= BIG else SCREEN_BLOCK
+    blocks = [list(range(i, min(i + size, len(pts)))) for i in range(0, len(pts), size)]
+    active = ctx is not None and ctx.active
+    local = []
+    for b in (ctx.mine(len(blocks)) if active else range(len(blocks))):
+        n0 = ev.evaluations
+        screen = ev.errors(stack([pts[i] for i in blocks[b]], ev.domain.names))
+        local.append((b, screen.errors, {blocks[b][k]: m for k, m in screen.failures.items()}, ev.evaluations - n0))
+    if active:
+        parts = ctx.gather((local, (ev.vmap, set(ev.used), ev.loop_reason)), "screen errors")
+        local = [t for part, _ in parts for t in part]
+        ev.evaluations += sum(t[3] for i, (part, _) in enumerate(parts) if i != ctx.process_id for t in part)
+        ev.vmap = all(st[0] for _, st in parts)
+        for _, st in parts:
+            ev.used |= st[1]
+        ev.loop_reason = next((st[2] for _, st in parts if st[2]), "")
+    errs = np.full(len(pts), np.nan)
+    failures: dict[int, str] = {}
+    for b, e, fails, _ in local:
+        errs[blocks[b]] = e
+        failures.update(fails)
+    return Screen(errs, ev.mode, dict(sorted(failures.items())))

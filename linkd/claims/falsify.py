@@ -6,7 +6,7 @@ violation is a counterexample. Three phases share one budget of claim evaluation
 1. **Screen** — half of the budget on a scrambled Sobol sample of the domain (constraints by
    rejection), a quarter of it with coordinates moved onto the bounds of their ranges (where a
    hypothesis is tight), evaluated under ``jax.vmap`` where the claim is traceable
-   (:mod:`~linkd.claims.batch`), in blocks of ``SCREEN_BLOCK`` points (of ``CHUNK`` for screens of
+   (:mod:`~linkd.claims.batch`), in blocks of ``batch.SCREEN_BLOCK`` points (of ``CHUNK`` for screens of
    ``BIG`` points or more). With several processes (``linkd falsify --distributed``,
    :mod:`linkd.distributed`) the blocks are split over the processes and the errors gathered: each
    block is evaluated exactly as by one process, so the search that follows is the same.
@@ -43,7 +43,6 @@ __all__ = ["summary_dict", "Result", "falsify", "write", "sweep_parameter", "rep
 SCREEN_SHARE, SHRINK_SHARE = 0.5, 0.15
 STARTS = 3  # refinement starts (best distinct screen points)
 SWEEP_POINTS = 25
-SCREEN_BLOCK = 32  # screen points per evaluator call (a multiple of batch.SMALL: the same chunks as one call)
 EDGE_P = 0.3  # edge points of the screen: chance that a coordinate sits on a bound
 
 
@@ -106,51 +105,18 @@ class _Search:
         """Errors of a list of points (NaN → +∞); tracks the best and the failure messages."""
         if not pts:
             return np.zeros(0)
-        screen = self.ev.errors(stack(pts, self.domain.names))
-        errs = np.where(np.isnan(screen.errors), np.inf, screen.errors)
-        for i, msg in screen.failures.items():
-            if len(self.failures) < 5 and msg not in self.failures:
-                self.failures.append(f"{format_point(pts[i])}: {msg}")
-        i = int(np.argmax(errs))
-        if errs[i] > self.best[0]:
-            self.best = (float(errs[i]), dict(pts[i]))
-        return errs
+        return self._track(pts, self.ev.errors(stack(pts, self.domain.names)))
 
     def evaluate_blocks(self, pts: list[dict]) -> np.ndarray:
         """:meth:`evaluate` of a screen, block by block; the blocks split over the processes of
-        ``ctx`` (each block evaluated as one process would, then gathered)."""
-        from linkd.claims.batch import BIG, CHUNK
+        ``ctx`` (:func:`linkd.claims.batch.split_errors`)."""
+        from linkd.claims.batch import split_errors
 
-        if not pts:
-            return np.zeros(0)
-        size = CHUNK if len(pts) >= BIG else SCREEN_BLOCK
-        blocks = [list(range(i, min(i + size, len(pts)))) for i in range(0, len(pts), size)]
-        ctx = self.ctx
-        mine = ctx.mine(len(blocks)) if ctx is not None and ctx.active else list(range(len(blocks)))
-        local = []
-        for b in mine:
-            n0 = self.ev.evaluations
-            screen = self.ev.errors(stack([pts[i] for i in blocks[b]], self.domain.names))
-            local.append((b, screen.errors, {blocks[b][k]: m for k, m in screen.failures.items()},
-                          self.ev.evaluations - n0))
-        state = (self.ev.vmap, set(self.ev.used), self.ev.loop_reason)
-        if ctx is not None and ctx.active:
-            parts = ctx.gather((local, state), "screen errors")
-            local = [t for part, _ in parts for t in part]
-            self.ev.evaluations += sum(t[3] for part, _ in parts[:ctx.process_id] + parts[ctx.process_id + 1:]
-                                       for t in part)
-            self.ev.vmap = all(st[0] for _, st in parts)
-            for _, st in parts:
-                self.ev.used |= st[1]
-            self.ev.loop_reason = next((st[2] for _, st in parts if st[2]), "")
-        errs_all = np.full(len(pts), np.nan)
-        failures: dict[int, str] = {}
-        for b, errs, fails, _ in local:
-            errs_all[blocks[b]] = errs
-            failures.update(fails)
-        errs = np.where(np.isnan(errs_all), np.inf, errs_all)
-        for i in sorted(failures):
-            msg = failures[i]
+        return self._track(pts, split_errors(self.ev, pts, self.ctx)) if pts else np.zeros(0)
+
+    def _track(self, pts: list[dict], screen) -> np.ndarray:
+        errs = np.where(np.isnan(screen.errors), np.inf, screen.errors)
+        for i, msg in screen.failures.items():
             if len(self.failures) < 5 and msg not in self.failures:
                 self.failures.append(f"{format_point(pts[i])}: {msg}")
         i = int(np.argmax(errs))
